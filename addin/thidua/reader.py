@@ -1,0 +1,503 @@
+"""Read a returned unit file into a typed :class:`Submission`.
+
+The reader never runs anything in the file (no macros, no external links, no recalculation): it reads cell values with
+python-calamine and looks at the raw sheet XML only to tell which input cells hold a formula. It never raises for a bad
+file: whatever it cannot read becomes a :class:`ReadProblem` that the validator turns into a finding.
+
+Cells are located from the form's own structure: the table's columns from their headings, each row from its code in
+column A, and the result is compared with the layout recorded in the form's stamp.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import io
+import json
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import python_calamine
+
+from .catalogue import CODE_RE, Catalogue, Indicator, default_catalogue
+from .layout import (
+    COLUMNS,
+    FILE_PREFIX,
+    HEADER,
+    HEADER_LABEL_COL,
+    SHEET_REPORT,
+    SHEET_STAMP,
+    STAMP_KEYS,
+    a1,
+    stamp_checksum,
+)
+
+#: Limits that keep memory and time bounded on hostile files.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
+MAX_RATIO = 200
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+NAME_RE = re.compile(rf"^{FILE_PREFIX}_(\d{{4}}-\d{{2}})_([A-Z][A-Z0-9_]*)", re.IGNORECASE)
+
+
+def nfc(value: Any) -> Any:
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+def _norm_label(text: Any) -> str:
+    return " ".join(nfc(str(text)).split()).rstrip(":").strip().casefold() if text is not None else ""
+
+
+@dataclass
+class ReadProblem:
+    """Something the reader could not read or did not find where the form puts it."""
+
+    code: str
+    detail: str = ""
+    sheet: str | None = None
+    cell: str | None = None
+    indicator: str | None = None
+
+
+@dataclass
+class Cell:
+    """One input cell: its A1 address, the typed value (None when empty or not of the expected type), the raw text as
+    found, and ``issue``, a code saying why a non-empty value could not be typed."""
+
+    cell: str
+    value: Any = None
+    raw: str = ""
+    issue: str | None = None
+    formula: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return self.raw == "" and not self.formula
+
+
+@dataclass
+class IndicatorEntry:
+    code: str
+    row: int
+    label: str
+    month: Cell | None = None
+    ytd: Cell | None = None
+    note: Cell | None = None
+
+    def column(self, key: str) -> Cell | None:
+        return getattr(self, key)
+
+
+@dataclass
+class TargetEntry:
+    number: int
+    row: int
+    assessment: Cell
+    explanation: Cell
+
+
+@dataclass
+class Submission:
+    path: Path
+    file_name: str
+    size: int = 0
+    sha256: str = ""
+    mtime: float = 0.0
+    macro_enabled: bool = False
+    sheet: str | None = None
+    stamp: dict[str, str] | None = None
+    stamp_ok: bool = False
+    name_period: str | None = None
+    name_unit: str | None = None
+    header: dict[str, Cell] = field(default_factory=dict)
+    indicators: dict[str, IndicatorEntry] = field(default_factory=dict)
+    targets: dict[int, TargetEntry] = field(default_factory=dict)
+    merged: list[str] = field(default_factory=list)
+    problems: list[ReadProblem] = field(default_factory=list)
+
+    @property
+    def readable(self) -> bool:
+        """True when the file could be opened and holds our report sheet."""
+        return self.sheet is not None
+
+    @property
+    def unit_code(self) -> str | None:
+        if self.stamp_ok and self.stamp:
+            return self.stamp.get("unit_code")
+        cell = self.header.get("unit_code")
+        return str(cell.value) if cell and cell.value else self.name_unit
+
+    @property
+    def period(self) -> str | None:
+        if self.stamp_ok and self.stamp:
+            return self.stamp.get("period")
+        cell = self.header.get("period")
+        return _period_from_header(cell.raw) if cell else self.name_period
+
+    def values(self) -> dict[tuple[str, str], Any]:
+        """Typed values by (indicator code, column key) for every cell that could be typed."""
+        out = {}
+        for code, entry in self.indicators.items():
+            for key in ("month", "ytd"):
+                c = entry.column(key)
+                if c is not None and c.value is not None:
+                    out[(code, key)] = c.value
+        return out
+
+
+def _period_from_header(text: str) -> str | None:
+    m = re.match(r"^\s*(\d{1,2})\s*/\s*(\d{4})\s*$", text or "")
+    if m and 1 <= int(m.group(1)) <= 12:
+        return f"{m.group(2)}-{int(m.group(1)):02d}"
+    m = re.match(r"^\s*(\d{4})-(\d{2})\s*$", text or "")
+    return f"{m.group(1)}-{m.group(2)}" if m else None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Typing of cell values
+
+
+def _raw_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.strftime("%d/%m/%Y %H:%M:%S") if value.time() != dt.time() else value.strftime("%d/%m/%Y")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    return nfc(str(value))
+
+
+def type_value(kind: str, value: Any) -> tuple[Any, str | None]:
+    """Type a raw cell value for an indicator kind: ``(typed value or None, issue code or None)``."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return None, None
+    if kind == "count":
+        if isinstance(value, bool):
+            return None, "not_number"
+        if isinstance(value, int):
+            return value, None
+        if isinstance(value, float):
+            return (int(value), None) if value.is_integer() else (None, "not_integer")
+        if isinstance(value, str):
+            return None, "text_in_number"
+        return None, "not_number"
+    if kind == "date":
+        if isinstance(value, dt.datetime):
+            return value.date(), None
+        if isinstance(value, dt.date):
+            return value, None
+        if isinstance(value, str):
+            return None, "date_as_text"
+        return None, "not_date"
+    if kind in ("yesno", "choice"):
+        if isinstance(value, str):
+            text = nfc(value).strip()
+            return (text, None) if text else (None, None)
+        return None, "not_in_list"
+    # text
+    text = nfc(_raw_text(value))
+    return (text, None) if text.strip() else (None, None)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# File-level checks before calamine sees the file
+
+_CELL_RE = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/?)>")
+_REF_RE = re.compile(rb'\br="([A-Z]{1,3}[0-9]{1,7})"')
+_CELL_BODY_RE = re.compile(rb"(.*?)</(?:\w+:)?c>", re.S)
+
+
+def _formula_cells(xml: bytes) -> dict[str, bool]:
+    """A1 ref -> whether a cached value is present, for every cell that holds a formula.
+
+    A scan of the raw XML with regular expressions: no DTD, no entity is ever expanded, nothing is evaluated.
+    """
+    found: dict[str, bool] = {}
+    if b"<f" not in xml and b":f" not in xml:
+        return found
+    pos = 0
+    while True:
+        m = _CELL_RE.search(xml, pos)
+        if not m:
+            return found
+        pos = m.end()
+        if m.group(2) == b"/":
+            continue
+        body = _CELL_BODY_RE.match(xml, pos)
+        if not body:
+            return found
+        content = body.group(1)
+        pos = body.end()
+        if re.search(rb"<(?:\w+:)?f[\s>/]", content):
+            ref = _REF_RE.search(m.group(1))
+            if ref:
+                found[ref.group(1).decode()] = re.search(rb"<(?:\w+:)?v>[^<]", content) is not None
+
+
+def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member holding ``sheet_name`` (from workbook.xml and its relationships)."""
+    try:
+        wb = zf.read("xl/workbook.xml").decode("utf-8", "replace")
+        rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    except KeyError:
+        return None
+    targets = dict(re.findall(r'<Relationship\b[^>]*?\bId="([^"]+)"[^>]*?\bTarget="([^"]+)"', rels))
+    targets.update({k: v for v, k in re.findall(r'<Relationship\b[^>]*?\bTarget="([^"]+)"[^>]*?\bId="([^"]+)"', rels)})
+    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", wb):
+        name = re.search(r'\bname="([^"]*)"', tag)
+        rid = re.search(r'\br:id="([^"]*)"|\bid="([^"]*)"', tag)
+        if not name or not rid:
+            continue
+        if nfc(html.unescape(name.group(1))) == sheet_name:
+            target = targets.get(rid.group(1) or rid.group(2), "")
+            target = target.lstrip("/")
+            return target if target.startswith("xl/") else f"xl/{target}"
+    return None
+
+
+def _precheck(sub: Submission, data: bytes) -> zipfile.ZipFile | None:
+    """Classify the file from its bytes; return an open ZipFile when it is an OOXML package worth reading."""
+    if sub.file_name.startswith("~$"):
+        sub.problems.append(ReadProblem("owner_file", "tệp khóa tạm của Excel"))
+        return None
+    if not data:
+        sub.problems.append(ReadProblem("empty_file"))
+        return None
+    if data.startswith(OLE_MAGIC):
+        encrypted = "EncryptedPackage".encode("utf-16-le") in data
+        sub.problems.append(ReadProblem("encrypted" if encrypted else "legacy_xls"))
+        return None
+    if not data.startswith(ZIP_MAGIC):
+        sub.problems.append(ReadProblem("not_zip"))
+        return None
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        sub.problems.append(ReadProblem("zip_corrupt", str(exc)))
+        return None
+    total = sum(i.file_size for i in infos)
+    worst = max((i.file_size / max(i.compress_size, 1) for i in infos if i.file_size > 1_000_000), default=0)
+    if total > MAX_UNCOMPRESSED_BYTES or worst > MAX_RATIO:
+        sub.problems.append(ReadProblem("zip_bomb", f"{total} byte sau giải nén"))
+        return None
+    names = {i.filename for i in infos}
+    if "mimetype" in names and b"opendocument.spreadsheet" in zf.read("mimetype")[:100]:
+        sub.problems.append(ReadProblem("ods"))
+        return None
+    if "xl/workbook.xml" not in names:
+        sub.problems.append(ReadProblem("not_workbook"))
+        return None
+    if "xl/vbaProject.bin" in names:
+        sub.macro_enabled = True
+        sub.problems.append(ReadProblem("macro_enabled"))
+    return zf
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Submission:
+    """Read one returned file. Never raises for a bad file; see ``Submission.problems``."""
+    cat = catalogue or default_catalogue()
+    path = Path(path)
+    sub = Submission(path=path, file_name=nfc(path.name))
+    m = NAME_RE.match(sub.file_name)
+    if m:
+        sub.name_period, sub.name_unit = m.group(1), m.group(2).upper()
+    try:
+        st = path.stat()
+        sub.size, sub.mtime = st.st_size, st.st_mtime
+        if st.st_size > MAX_FILE_BYTES:
+            sub.problems.append(ReadProblem("too_large", f"{st.st_size} byte"))
+            return sub
+        data = path.read_bytes()
+    except OSError as exc:
+        sub.problems.append(ReadProblem("unreadable", str(exc)))
+        return sub
+    sub.sha256 = hashlib.sha256(data).hexdigest()
+    zf = _precheck(sub, data)
+    if zf is None:
+        return sub
+    try:
+        _read_workbook(sub, data, zf, cat)
+    except (python_calamine.CalamineError, ValueError, KeyError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        sub.problems.append(ReadProblem("unreadable", f"{type(exc).__name__}: {exc}"))
+        sub.sheet = None
+    except Exception as exc:  # calamine raises plain exceptions for some malformed parts
+        sub.problems.append(ReadProblem("unreadable", f"{type(exc).__name__}: {exc}"))
+        sub.sheet = None
+    return sub
+
+
+def _read_workbook(sub: Submission, data: bytes, zf: zipfile.ZipFile, cat: Catalogue) -> None:
+    wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    names = {nfc(n): n for n in wb.sheet_names}
+    if SHEET_STAMP in names:
+        _read_stamp(sub, wb.get_sheet_by_name(names[SHEET_STAMP]).to_python(skip_empty_area=False))
+    else:
+        sub.problems.append(ReadProblem("no_stamp"))
+    wanted = (sub.stamp or {}).get("sheet", SHEET_REPORT) if sub.stamp_ok else SHEET_REPORT
+    sheet_name = wanted if wanted in names else None
+    if sheet_name is None:
+        # A renamed report sheet: take the visible sheet that carries our header labels.
+        for name in wb.sheet_names:
+            if nfc(name) == SHEET_STAMP:
+                continue
+            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            if _find_table_header(rows) is not None:
+                sheet_name = nfc(name)
+                sub.problems.append(ReadProblem("sheet_renamed", f"“{sheet_name}”", sheet=sheet_name))
+                break
+    if sheet_name is None:
+        sub.problems.append(ReadProblem("sheet_missing", SHEET_REPORT))
+        return
+    sheet = wb.get_sheet_by_name(names[sheet_name])
+    rows = sheet.to_python(skip_empty_area=False)
+    sub.sheet = sheet_name
+    try:
+        merged = sheet.merged_cell_ranges or []
+    except Exception:  # not available for every format
+        merged = []
+    sub.merged = [f"{a1(r0, c0)}:{a1(r1, c1)}" for (r0, c0), (r1, c1) in merged]
+    part = _sheet_part(zf, sheet_name)
+    formulas: dict[str, bool] = {}
+    if part and part in zf.namelist():
+        with zf.open(part) as fh:
+            formulas = _formula_cells(fh.read(MAX_UNCOMPRESSED_BYTES))
+    _read_report(sub, rows, formulas, cat)
+
+
+def _read_stamp(sub: Submission, rows: list[list[Any]]) -> None:
+    fields = {}
+    for row in rows:
+        if len(row) >= 2 and isinstance(row[0], str) and row[0]:
+            fields[nfc(row[0]).strip()] = nfc(_raw_text(row[1]))
+    sub.stamp = fields
+    if not fields.get("template_id") or "checksum" not in fields:
+        sub.problems.append(ReadProblem("no_stamp", "thiếu dấu nhận dạng"))
+        return
+    if stamp_checksum(fields) != fields.get("checksum"):
+        sub.problems.append(ReadProblem("stamp_tampered"))
+        return
+    sub.stamp_ok = True
+
+
+def _cell_at(rows: list[list[Any]], r: int, c: int) -> Any:
+    if 0 <= r < len(rows) and 0 <= c < len(rows[r]):
+        v = rows[r][c]
+        return None if v == "" else v
+    return None
+
+
+def _find_table_header(rows: list[list[Any]]) -> tuple[int, dict[str, int]] | None:
+    """The table's header row and the column of each heading, found by the headings' text."""
+    wanted = {_norm_label(title): key for key, (_c, title) in COLUMNS.items()}
+    for r, row in enumerate(rows[:200]):
+        cols = {wanted[_norm_label(v)]: c for c, v in enumerate(row) if isinstance(v, str) and _norm_label(v) in wanted}
+        if "code" in cols and "month" in cols:
+            return r, cols
+    return None
+
+
+def _make_cell(rows, formulas: dict[str, bool], r: int, c: int, kind: str) -> Cell:
+    ref = a1(r, c)
+    raw_value = _cell_at(rows, r, c)
+    value, issue = type_value(kind, raw_value)
+    cell = Cell(cell=ref, value=value, raw=_raw_text(raw_value), issue=issue)
+    if ref in formulas:
+        cell.formula = True
+        cell.issue = "formula" if formulas[ref] else "formula_no_cache"
+        cell.value = None
+    return cell
+
+
+def _row_codes(rows: list[list[Any]], start: int, code_col: int) -> tuple[dict[str, int], dict[int, int]]:
+    codes: dict[str, int] = {}
+    targets: dict[int, int] = {}
+    for r in range(start, len(rows)):
+        v = _cell_at(rows, r, code_col)
+        if v is None:
+            continue
+        text = _raw_text(v).strip()
+        if CODE_RE.match(text):
+            codes.setdefault(text, r)
+        elif text.isdigit():
+            targets.setdefault(int(text), r)
+    return codes, targets
+
+
+def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, bool], cat: Catalogue) -> None:
+    # Header block: label in column B (or anywhere in the row's first columns), value in the next non-empty cell
+    labels = {_norm_label(label): key for key, (_r, label) in HEADER.items()}
+    for r in range(min(len(rows), 40)):
+        for c in range(min(len(rows[r]), HEADER_LABEL_COL + 2)):
+            key = labels.get(_norm_label(_cell_at(rows, r, c)))
+            if key and key not in sub.header:
+                vc = next((cc for cc in range(c + 1, c + 6) if _cell_at(rows, r, cc) is not None), c + 2)
+                if key in ("preparer", "prepared_on"):
+                    vc = c + 2
+                sub.header[key] = _make_cell(rows, formulas, r, vc, "date" if key == "prepared_on" else "text")
+    found = _find_table_header(rows)
+    if found is None:
+        sub.problems.append(ReadProblem("table_missing", sheet=sub.sheet))
+        return
+    head_row, cols = found
+    for key in COLUMNS:
+        if key not in cols:
+            sub.problems.append(ReadProblem("column_missing", COLUMNS[key][1], sheet=sub.sheet,
+                                            cell=a1(head_row, COLUMNS[key][0])))
+    expected = json.loads(sub.stamp.get("layout", "{}")) if sub.stamp_ok and sub.stamp else {}
+    codes, target_rows = _row_codes(rows, head_row + 1, cols["code"])
+    for target in cat.targets:
+        r = target_rows.get(target.number)
+        if r is None:
+            sub.problems.append(ReadProblem("row_missing", f"nội dung {target.number}", sheet=sub.sheet))
+            continue
+        sub.targets[target.number] = TargetEntry(
+            number=target.number,
+            row=r,
+            assessment=_make_cell(rows, formulas, r, cols.get("assessment", COLUMNS["assessment"][0]), "choice"),
+            explanation=_make_cell(rows, formulas, r, cols.get("note", COLUMNS["note"][0]), "text"),
+        )
+        _check_position(sub, f"T{target.number}", r, expected)
+    for ind in cat.indicators:
+        r = codes.get(ind.code)
+        if r is None:
+            sub.problems.append(ReadProblem("row_missing", ind.name, sheet=sub.sheet, indicator=ind.code))
+            continue
+        sub.indicators[ind.code] = _read_indicator(rows, formulas, r, cols, ind)
+        label = _cell_at(rows, r, cols.get("name", 1))
+        if _norm_label(label) != _norm_label(ind.name):
+            sub.problems.append(ReadProblem("label_changed", _raw_text(label), sheet=sub.sheet,
+                                            cell=a1(r, cols.get("name", 1)), indicator=ind.code))
+        _check_position(sub, ind.code, r, expected, ind.code)
+
+
+def _check_position(sub: Submission, key: str, row: int, expected: dict[str, int], indicator: str | None = None) -> None:
+    want = expected.get(key)
+    if want is not None and want != row:
+        sub.problems.append(ReadProblem("row_moved", f"dòng {want + 1} → {row + 1}", sheet=sub.sheet,
+                                        cell=a1(row, 0), indicator=indicator))
+
+
+def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator) -> IndicatorEntry:
+    entry = IndicatorEntry(code=ind.code, row=r, label=_raw_text(_cell_at(rows, r, cols.get("name", 1))))
+    for key in ("month", "ytd"):
+        if key in ind.periods and key in cols:
+            setattr(entry, key, _make_cell(rows, formulas, r, cols[key], ind.kind))
+    if "note" in cols:
+        entry.note = _make_cell(rows, formulas, r, cols["note"], "text")
+    return entry
+
+
+__all__ = ["STAMP_KEYS", "Cell", "IndicatorEntry", "ReadProblem", "Submission", "TargetEntry", "read_submission",
+           "type_value"]
