@@ -7,6 +7,7 @@ message naming the file and the entry (:class:`thidua.errors.CatalogueError`).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import tomllib
 import unicodedata
@@ -186,7 +187,7 @@ def _load_indicator(raw: dict, target_number: int, path: Any) -> Indicator:
         raise CatalogueError(path, entry, f"loại giá trị “{kind}” không được hỗ trợ (chỉ nhận: {', '.join(KINDS)})")
     periods = tuple(_need(raw, "periods", list, path, entry))
     if not periods or any(p not in PERIOD_COLUMNS for p in periods) or len(set(periods)) != len(periods):
-        raise CatalogueError(path, entry, "“periods” phải là [\"month\"], [\"ytd\"] hoặc [\"month\", \"ytd\"]")
+        raise CatalogueError(path, entry, '“periods” phải là ["month"], ["ytd"] hoặc ["month", "ytd"]')
     choices = tuple(raw.get("choices", ()))
     if kind == "choice" and not choices:
         raise CatalogueError(path, entry, "chỉ tiêu loại “choice” phải có danh sách “choices”")
@@ -228,15 +229,16 @@ def _check_rules(ind: Indicator, codes: dict[str, Indicator], path: Any) -> None
                 if ref not in codes:
                     raise CatalogueError(path, entry, f"quy tắc “{name}” tham chiếu chỉ tiêu không tồn tại “{ref}”")
         elif shape == "target":
-            ok = (
-                (ind.kind == "count" and (value == 0 or (value == "100%" and "numerator_of" in ind.rules)))
-                or (ind.kind == "yesno" and value in ("Có", "Không"))
+            ok = (ind.kind == "count" and (value == 0 or (value == "100%" and "numerator_of" in ind.rules))) or (
+                ind.kind == "yesno" and value in ("Có", "Không")
             )
             if not ok:
                 raise CatalogueError(path, entry, f"mục tiêu “{value}” không phù hợp với loại chỉ tiêu “{ind.kind}”")
         elif shape == "scope":
             if ind.kind != "date" or value not in DATE_SCOPES:
-                raise CatalogueError(path, entry, f"quy tắc “{name}” chỉ nhận {', '.join(DATE_SCOPES)} cho chỉ tiêu ngày")
+                raise CatalogueError(
+                    path, entry, f"quy tắc “{name}” chỉ nhận {', '.join(DATE_SCOPES)} cho chỉ tiêu ngày"
+                )
         elif shape == "int" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             raise CatalogueError(path, entry, f"quy tắc “{name}” phải là số nguyên dương")
 
@@ -292,14 +294,23 @@ def _load_organisations(data: dict, path: Any) -> tuple[Organisation, ...]:
                 **{
                     k: _need(raw, k, str, path, entry)
                     for k in (
-                        "parent_body", "issuing_body", "issuing_body_name", "doc_code", "place", "signer_prefix",
-                        "signer_title", "signer_name", "khoi_name", "khoi_lead", "archive",
+                        "parent_body",
+                        "issuing_body",
+                        "issuing_body_name",
+                        "doc_code",
+                        "place",
+                        "signer_prefix",
+                        "signer_title",
+                        "signer_name",
+                        "khoi_name",
+                        "khoi_lead",
+                        "archive",
                     )
                 },
             )
         )
     orgs.sort(key=lambda o: o.valid_from)
-    for a, b in zip(orgs, orgs[1:], strict=False):
+    for a, b in itertools.pairwise(orgs):
         if a.valid_to is None or a.valid_to >= b.valid_from:
             raise CatalogueError(path, f"organisation từ {b.valid_from:%d/%m/%Y}", "thời gian hiệu lực chồng lấn")
     return tuple(orgs)
@@ -311,7 +322,9 @@ def _load_units(data: dict, path: Any) -> tuple[Unit, ...]:
         entry = f"đơn vị #{pos}"
         code = _need(raw, "code", str, path, entry)
         if not UNIT_CODE_RE.match(code):
-            raise CatalogueError(path, f"đơn vị {code}", "mã đơn vị chỉ gồm chữ in hoa không dấu, số và “_” (tối đa 20)")
+            raise CatalogueError(
+                path, f"đơn vị {code}", "mã đơn vị chỉ gồm chữ in hoa không dấu, số và “_” (tối đa 20)"
+            )
         if code in units:
             raise CatalogueError(path, f"đơn vị {code}", "mã đơn vị bị trùng")
         units[code] = Unit(code, _need(raw, "name", str, path, f"đơn vị {code}"), str(raw.get("kind", "")))

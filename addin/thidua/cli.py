@@ -64,12 +64,24 @@ def library_errors(func: Callable) -> Callable:
 def catalogue_options(func: Callable) -> Callable:
     """--catalogue, --organisation and --units, turned into a ``catalogue`` argument."""
 
-    @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Tệp danh mục nội dung, chỉ tiêu (mặc định: danh mục kèm theo).")
-    @click.option("--organisation", "organisation_path", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Tệp cấu hình cơ quan theo thời gian (mặc định: cấu hình kèm theo).")
-    @click.option("--units", "units_path", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Tệp danh sách đơn vị (mặc định: danh sách mẫu).")
+    @click.option(
+        "--catalogue",
+        "catalogue_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Tệp danh mục nội dung, chỉ tiêu (mặc định: danh mục kèm theo).",
+    )
+    @click.option(
+        "--organisation",
+        "organisation_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Tệp cấu hình cơ quan theo thời gian (mặc định: cấu hình kèm theo).",
+    )
+    @click.option(
+        "--units",
+        "units_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Tệp danh sách đơn vị (mặc định: danh sách mẫu).",
+    )
     @functools.wraps(func)
     def wrapper(*args, catalogue_path=None, organisation_path=None, units_path=None, **kwargs):
         return func(*args, catalogue=lazy_catalogue(catalogue_path, organisation_path, units_path), **kwargs)
@@ -102,9 +114,12 @@ def app() -> None:
 
 @app.command("form", context_settings=CONTEXT)
 @click.option("--period", required=True, metavar="NNNN-TT", callback=parse_period, help=PERIOD_HELP)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Thư mục ghi biểu.")
-@click.option("--unit", "units", multiple=True, metavar="MÃ", help="Mã đơn vị (lặp lại được); bỏ trống = tất cả đơn vị.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Thư mục ghi biểu."
+)
+@click.option(
+    "--unit", "units", multiple=True, metavar="MÃ", help="Mã đơn vị (lặp lại được); bỏ trống = tất cả đơn vị."
+)
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
 @catalogue_options
 @library_errors
@@ -126,9 +141,17 @@ def form_cmd(period: Period, out_dir: Path, units: tuple[str, ...], as_json: boo
 
 
 @app.command("demo", context_settings=CONTEXT)
-@click.option("--out", "out_dir", default=Path("demo-out"), show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Thư mục kết quả của bản chạy thử.")
-@click.option("--period", default="2024-09", show_default=True, metavar="NNNN-TT", callback=parse_period, help=PERIOD_HELP)
+@click.option(
+    "--out",
+    "out_dir",
+    default=Path("demo-out"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Thư mục kết quả của bản chạy thử.",
+)
+@click.option(
+    "--period", default="2024-09", show_default=True, metavar="NNNN-TT", callback=parse_period, help=PERIOD_HELP
+)
 @library_errors
 def demo_cmd(out_dir: Path, period: Period) -> None:
     """Chạy thử toàn bộ quy trình trên dữ liệu mẫu: tạo biểu, điền mẫu (có vài lỗi điển hình) và các bước sau."""

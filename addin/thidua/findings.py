@@ -1,8 +1,8 @@
 """Findings: what validation says about a file, one object per problem, with where it is.
 
 A finding has a stable ``code`` (documented in docs/findings.md, generated from the rule registry), a ``severity``
-(``error`` blocks consolidation of the file, ``warning`` does not, ``info`` is for the record), a Vietnamese message that
-says what is wrong and what to do, and its place: file, sheet, A1 cell, indicator code and the value found.
+(``error`` blocks consolidation of the file, ``warning`` does not, ``info`` is for the record), a Vietnamese message
+that says what is wrong and what to do, and its place: file, sheet, A1 cell, indicator code and the value found.
 """
 
 from __future__ import annotations

@@ -318,7 +318,10 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
     ws.data_validation(prep_r, HEADER_VALUE_COL, prep_r, HEADER_VALUE_COL, _dv_text(PREPARER_MAX, "Họ tên người lập"))
     ws.write_blank(date_r, HEADER_VALUE_COL, None, fm.input_date)
     ws.data_validation(
-        date_r, HEADER_VALUE_COL, date_r, HEADER_VALUE_COL,
+        date_r,
+        HEADER_VALUE_COL,
+        date_r,
+        HEADER_VALUE_COL,
         _dv_date(period.first_day, period.last_day + dt.timedelta(days=60)),
     )
     ws.write_string(STATUS_ROW, HEADER_LABEL_COL, "Tình trạng biểu (tự động):", fm.label)
@@ -326,7 +329,7 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
     ws.write_formula(STATUS_ROW, HEADER_VALUE_COL, _status_formula(layout), fm.check, "Còn thiếu: người lập biểu")
 
     # Table
-    for key, (col, title) in COLUMNS.items():
+    for col, title in COLUMNS.values():
         ws.write_string(TABLE_HEADER_ROW, col, title, fm.head)
     ws.set_row(TABLE_HEADER_ROW, 34)
 
@@ -344,7 +347,9 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
         ws.data_validation(r, _c("assessment"), r, _c("assessment"), _dv_list(cat.assessment_choices, "tự đánh giá"))
         ws.write_blank(r, _c("note"), None, fm.input_text)
         ws.data_validation(r, _c("note"), r, _c("note"), _dv_text(NOTE_MAX, "Giải trình / minh chứng"))
-        blank = "Còn chỉ tiêu chưa nhập" if any(i.required for i in target.indicators) else "Cần tự đánh giá Đạt/Không đạt"
+        blank = (
+            "Còn chỉ tiêu chưa nhập" if any(i.required for i in target.indicators) else "Cần tự đánh giá Đạt/Không đạt"
+        )
         ws.write_formula(r, _c("check"), _target_check(target, rows, has_rules), fm.check, blank)
         required_cells.append(_ref("assessment", r))
         ws.set_row(r, max(_row_height(target.title, WIDTHS["name"]), 33))
@@ -357,12 +362,22 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
     )
     bad = wb.add_format(fm.bad)
     for prefix in BAD_PREFIXES:
-        for cell_range in (f"{_ref('check', check_first)}:{_ref('check', check_last)}", a1(STATUS_ROW, HEADER_VALUE_COL)):
-            ws.conditional_format(cell_range, {"type": "text", "criteria": "begins with", "value": prefix, "format": bad})
+        for cell_range in (
+            f"{_ref('check', check_first)}:{_ref('check', check_last)}",
+            a1(STATUS_ROW, HEADER_VALUE_COL),
+        ):
+            ws.conditional_format(
+                cell_range, {"type": "text", "criteria": "begins with", "value": prefix, "format": bad}
+            )
     good = wb.add_format(fm.good)
     for prefix in GOOD_PREFIXES:
-        for cell_range in (f"{_ref('check', check_first)}:{_ref('check', check_last)}", a1(STATUS_ROW, HEADER_VALUE_COL)):
-            ws.conditional_format(cell_range, {"type": "text", "criteria": "begins with", "value": prefix, "format": good})
+        for cell_range in (
+            f"{_ref('check', check_first)}:{_ref('check', check_last)}",
+            a1(STATUS_ROW, HEADER_VALUE_COL),
+        ):
+            ws.conditional_format(
+                cell_range, {"type": "text", "criteria": "begins with", "value": prefix, "format": good}
+            )
     required_cells.append(a1(prep_r, HEADER_VALUE_COL))
     ws.conditional_format(
         required_cells[0],
@@ -387,8 +402,9 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
     wb.close()
 
 
-def _write_indicator_row(ws, fm: _Formats, cat: Catalogue, ind: Indicator, rows: dict[str, int], period: Period,
-                         required_cells: list[str]) -> None:
+def _write_indicator_row(
+    ws, fm: _Formats, cat: Catalogue, ind: Indicator, rows: dict[str, int], period: Period, required_cells: list[str]
+) -> None:
     r = rows[ind.code]
     ws.write_string(r, _c("code"), ind.code, fm.code)
     ws.write_string(r, _c("name"), ind.name, fm.name)
@@ -464,8 +480,9 @@ def _write_stamp(ws, cat: Catalogue, unit: Unit, period: Period) -> None:
     ws.very_hidden()
 
 
-def write_forms(catalogue: Catalogue, period: Period, out_dir: Path, unit_codes: Iterable[str] = (),
-                progress=None) -> list[Path]:
+def write_forms(
+    catalogue: Catalogue, period: Period, out_dir: Path, unit_codes: Iterable[str] = (), progress=None
+) -> list[Path]:
     """Write the forms of the given units (all units when empty) into ``out_dir``; return the paths written."""
     codes = list(unit_codes)
     unknown = [c for c in codes if catalogue.unit(c) is None]

@@ -30,7 +30,8 @@ class PeriodData:
     - ``values``: one row per unit × indicator × column ("month"/"ytd") of the current file of each unit:
       VALUE_COLUMNS (value typed: int, str or date; None when empty).
     - ``assessments``: one row per unit × target: ASSESSMENT_COLUMNS (assessment "Đạt"/"Không đạt"/None).
-    - ``attainment``: one row per unit × target: ATTAINMENT_COLUMNS; ``met`` is True when every "target" rule of the
+    - ``attainment``: one row per unit × target: ATTAINMENT_COLUMNS; ``met`` is True when every "target" rule of
+      the
       target's indicators is met (a 0/0 ratio counts as met: nothing to do) and the self-assessment is "Đạt".
     - ``status``: one row per unit × month from January to the period: STATUS_COLUMNS.
     - ``previous``: the same ``attainment`` table for the previous month (empty when unknown), for month-on-month change.

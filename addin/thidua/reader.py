@@ -453,8 +453,9 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
     head_row, cols = found
     for key in COLUMNS:
         if key not in cols:
-            sub.problems.append(ReadProblem("column_missing", COLUMNS[key][1], sheet=sub.sheet,
-                                            cell=a1(head_row, COLUMNS[key][0])))
+            sub.problems.append(
+                ReadProblem("column_missing", COLUMNS[key][1], sheet=sub.sheet, cell=a1(head_row, COLUMNS[key][0]))
+            )
     expected = json.loads(sub.stamp.get("layout", "{}")) if sub.stamp_ok and sub.stamp else {}
     codes, target_rows = _row_codes(rows, head_row + 1, cols["code"])
     for target in cat.targets:
@@ -477,16 +478,28 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
         sub.indicators[ind.code] = _read_indicator(rows, formulas, r, cols, ind)
         label = _cell_at(rows, r, cols.get("name", 1))
         if _norm_label(label) != _norm_label(ind.name):
-            sub.problems.append(ReadProblem("label_changed", _raw_text(label), sheet=sub.sheet,
-                                            cell=a1(r, cols.get("name", 1)), indicator=ind.code))
+            sub.problems.append(
+                ReadProblem(
+                    "label_changed",
+                    _raw_text(label),
+                    sheet=sub.sheet,
+                    cell=a1(r, cols.get("name", 1)),
+                    indicator=ind.code,
+                )
+            )
         _check_position(sub, ind.code, r, expected, ind.code)
 
 
-def _check_position(sub: Submission, key: str, row: int, expected: dict[str, int], indicator: str | None = None) -> None:
+def _check_position(
+    sub: Submission, key: str, row: int, expected: dict[str, int], indicator: str | None = None
+) -> None:
     want = expected.get(key)
     if want is not None and want != row:
-        sub.problems.append(ReadProblem("row_moved", f"dòng {want + 1} → {row + 1}", sheet=sub.sheet,
-                                        cell=a1(row, 0), indicator=indicator))
+        sub.problems.append(
+            ReadProblem(
+                "row_moved", f"dòng {want + 1} → {row + 1}", sheet=sub.sheet, cell=a1(row, 0), indicator=indicator
+            )
+        )
 
 
 def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator) -> IndicatorEntry:
@@ -499,5 +512,13 @@ def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator
     return entry
 
 
-__all__ = ["STAMP_KEYS", "Cell", "IndicatorEntry", "ReadProblem", "Submission", "TargetEntry", "read_submission",
-           "type_value"]
+__all__ = [
+    "STAMP_KEYS",
+    "Cell",
+    "IndicatorEntry",
+    "ReadProblem",
+    "Submission",
+    "TargetEntry",
+    "read_submission",
+    "type_value",
+]

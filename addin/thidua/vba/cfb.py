@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 SECTOR_SIZE = 512  # version 3: sector shift 9 ([MS-CFB] 2.2)
 MINI_SECTOR_SIZE = 64  # mini sector shift 6
-MINI_STREAM_CUTOFF = 4096  # streams smaller than this live in the mini stream ([MS-CFB] 2.6.3)
+MINI_STREAM_CUTOFF = 4096  # smaller streams live in the mini stream ([MS-CFB] 2.2 Mini Stream Cutoff Size)
 HEADER_DIFAT_ENTRIES = 109  # DIFAT entries held by the header; we write no DIFAT sectors
 FREESECT, ENDOFCHAIN, FATSECT = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD  # [MS-CFB] 2.1
 NOSTREAM = 0xFFFFFFFF
@@ -92,14 +92,18 @@ def _build_trees(entries: list[_Entry]) -> None:
         if entry.kind == STREAM or not entry.children:
             continue
         depths: dict[int, int] = {}
-        entry.child = _link_siblings(entries, sorted(entry.children, key=lambda i: _sort_key(entries[i].name)), 0, depths)
+        ordered = sorted(entry.children, key=lambda i: _sort_key(entries[i].name))
+        if len({_sort_key(entries[i].name) for i in ordered}) < len(ordered):
+            raise ValueError(f"names differing only in case under {entry.name!r}")
+        entry.child = _link_siblings(entries, ordered, 0, depths)
         deepest = max(depths.values())
         for entry_id, depth in depths.items():
             entries[entry_id].color = RED if depth == deepest > 0 else BLACK
 
 
-def _sectors(data: bytes, size: int) -> int:
-    return -(-len(data) // size)
+def _count(length: int, size: int) -> int:
+    """Number of `size`-byte sectors needed for `length` bytes."""
+    return -(-length // size)
 
 
 def _pad(data: bytes, size: int) -> bytes:
@@ -133,16 +137,15 @@ def write_compound_file(streams: dict[str, bytes]) -> bytes:
     small = [e for e in entries if e.kind == STREAM and len(e.data) < MINI_STREAM_CUTOFF]
     large = [e for e in entries if e.kind == STREAM and len(e.data) >= MINI_STREAM_CUTOFF]
 
-    minifat: list[int] = []  # [MS-CFB] 2.3: small streams are chained in 64-byte mini sectors
+    minifat: list[int] = []  # [MS-CFB] 2.4: small streams are chained in 64-byte mini sectors
     for entry in small:
-        entry.start, entry.size = _chain(minifat, _sectors(entry.data, MINI_SECTOR_SIZE)), len(entry.data)
+        entry.start, entry.size = _chain(minifat, _count(len(entry.data), MINI_SECTOR_SIZE)), len(entry.data)
     mini_stream = b"".join(_pad(e.data, MINI_SECTOR_SIZE) for e in small)
     minifat_bytes = struct.pack(f"<{len(minifat)}I", *minifat)
     minifat_bytes += b"\xff" * (-len(minifat_bytes) % SECTOR_SIZE)  # FREESECT padding
-    dir_sectors = _sectors(b"\0" * len(entries), SECTOR_SIZE // ENTRY.size)  # 4 entries per sector
-
-    used = dir_sectors + sum(_sectors(b, SECTOR_SIZE) for b in (minifat_bytes, mini_stream))
-    used += sum(_sectors(e.data, SECTOR_SIZE) for e in large)
+    dir_sectors = _count(len(entries), SECTOR_SIZE // ENTRY.size)  # 4 entries per sector
+    minifat_sectors, mini_stream_sectors = len(minifat_bytes) // SECTOR_SIZE, _count(len(mini_stream), SECTOR_SIZE)
+    used = dir_sectors + minifat_sectors + mini_stream_sectors + sum(_count(len(e.data), SECTOR_SIZE) for e in large)
     fat_count = 1
     while fat_count * SECTOR_SIZE // 4 < fat_count + used:
         fat_count += 1
@@ -151,11 +154,11 @@ def write_compound_file(streams: dict[str, bytes]) -> bytes:
 
     fat = [FATSECT] * fat_count  # [MS-CFB] 2.3: the FAT sectors come first
     dir_start = _chain(fat, dir_sectors)
-    minifat_start = _chain(fat, _sectors(minifat_bytes, SECTOR_SIZE))
-    entries[0].start = _chain(fat, _sectors(mini_stream, SECTOR_SIZE))
+    minifat_start = _chain(fat, minifat_sectors)
+    entries[0].start = _chain(fat, mini_stream_sectors)  # [MS-CFB] 2.6.2: the root entry holds the mini stream
     entries[0].size = len(mini_stream)
     for entry in large:
-        entry.start, entry.size = _chain(fat, _sectors(entry.data, SECTOR_SIZE)), len(entry.data)
+        entry.start, entry.size = _chain(fat, _count(len(entry.data), SECTOR_SIZE)), len(entry.data)
     fat += [FREESECT] * (fat_count * SECTOR_SIZE // 4 - len(fat))
 
     unused = dir_sectors * SECTOR_SIZE // ENTRY.size - len(entries)
@@ -163,8 +166,7 @@ def write_compound_file(streams: dict[str, bytes]) -> bytes:
     difat = list(range(fat_count)) + [FREESECT] * (HEADER_DIFAT_ENTRIES - fat_count)
     header = struct.pack(  # [MS-CFB] 2.2 Compound File Header
         "<8s16sHHHHH6sIIIIIIIII109I", SIGNATURE, b"", 0x003E, 0x0003, 0xFFFE, 9, 6, b"", 0, fat_count,
-        dir_start, 0, MINI_STREAM_CUTOFF, minifat_start if minifat else ENDOFCHAIN, len(minifat_bytes) // SECTOR_SIZE,
-        ENDOFCHAIN, 0, *difat,
+        dir_start, 0, MINI_STREAM_CUTOFF, minifat_start, minifat_sectors, ENDOFCHAIN, 0, *difat,
     )
     body = [struct.pack(f"<{len(fat)}I", *fat), directory, minifat_bytes, _pad(mini_stream, SECTOR_SIZE)]
     body += [_pad(e.data, SECTOR_SIZE) for e in large]

@@ -17,6 +17,7 @@ from .cfb import write_compound_file
 CHUNK_SIZE = 4096  # decompressed bytes per chunk, [MS-OVBA] 2.4.1.1.3
 MAX_CANDIDATES = 256  # match candidates examined per position (bounds the time on pathological input)
 KINDS = ("standard", "document", "class")
+Heads = dict[bytes, list[int]]  # 3-byte prefix -> its positions in the current chunk, oldest first
 WORKBOOK_BASE = "0{00020819-0000-0000-C000-000000000046}"  # VB_Base of ThisWorkbook
 WORKSHEET_BASE = "0{00020820-0000-0000-C000-000000000046}"  # VB_Base of a worksheet module
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,30}\Z")
@@ -48,14 +49,16 @@ def _copy_token_help(difference: int) -> tuple[int, int]:
 def _match_length(data: bytes, candidate: int, position: int, limit: int) -> int:
     """Number of equal bytes (at most `limit`) at `candidate` and `position`; the ranges may overlap."""
     length = 0
-    while length + 64 <= limit and data[candidate + length : candidate + length + 64] == data[position + length : position + length + 64]:
+    while length + 64 <= limit and data[candidate + length : candidate + length + 64] == data[
+        position + length : position + length + 64
+    ]:
         length += 64
     while length < limit and data[candidate + length] == data[position + length]:
         length += 1
     return length
 
 
-def _find_match(data: bytes, chunk_start: int, position: int, end: int, heads: dict[bytes, list[int]]) -> tuple[int, int]:
+def _find_match(data: bytes, chunk_start: int, position: int, end: int, heads: Heads) -> tuple[int, int]:
     """[MS-OVBA] 2.4.1.3.19.4 Matching: (offset, length) of the longest earlier match, nearest first on ties.
 
     `heads` maps each 3-byte prefix to its positions in the current chunk, so only candidates of length >= 3
@@ -97,17 +100,17 @@ def _compress_chunk(data: bytes, start: int, end: int) -> bytes:
         out[flag_index] = flags
     if len(out) <= CHUNK_SIZE:  # [MS-OVBA] 2.4.1.1.5 header: size - 3, signature 0b011, flag 1 (compressed)
         return struct.pack("<H", 0xB000 | (len(out) - 1)) + out
-    # [MS-OVBA] 2.4.1.3.10 raw chunk (flag 0): 4096 bytes as they are. For a shorter last chunk (only possible
-    # with incompressible data, never with VBA source text) the spec pads with zeros, which would append NULs
-    # to the decompressed data; we write the bytes unpadded, which decompressors (ours, oletools) read as is.
+    # [MS-OVBA] 2.4.1.3.10 raw chunk (flag 0, CompressedChunkSize 4095): 4096 bytes as they are. A last chunk
+    # shorter than 4096 bytes only gets here when nearly incompressible (not with source text); padding it would
+    # change the decompressed data, so its bytes are written unpadded, as oletools' decompressor and ours read it.
     return struct.pack("<H", 0x3FFF) + data[start:end]
 
 
 def compress(data: bytes) -> bytes:
     """[MS-OVBA] 2.4.1.3.6: return the CompressedContainer (signature 0x01, then chunks) for `data`."""
     data = bytes(data)
-    chunks = (_compress_chunk(data, start, min(start + CHUNK_SIZE, len(data))) for start in range(0, len(data), CHUNK_SIZE))
-    return b"\x01" + b"".join(chunks)
+    starts = range(0, len(data), CHUNK_SIZE)
+    return b"\x01" + b"".join(_compress_chunk(data, s, min(s + CHUNK_SIZE, len(data))) for s in starts)
 
 
 def decompress(data: bytes) -> bytes:
@@ -250,6 +253,7 @@ def _projectwm_stream(modules: list[VbaModule], codepage: int) -> bytes:
 
 
 def _validate(modules: list[VbaModule], project_name: str) -> None:
+    """Reject names VBA would not accept, unknown kinds, duplicates and code carrying its own header."""
     if not IDENTIFIER.match(project_name):
         raise ValueError(f"invalid VBA project name: {project_name!r}")
     seen: set[str] = set()
@@ -258,6 +262,8 @@ def _validate(modules: list[VbaModule], project_name: str) -> None:
             raise ValueError(f"invalid VBA module name: {module.name!r}")
         if module.kind not in KINDS:
             raise ValueError(f"module {module.name}: kind must be one of {KINDS}, not {module.kind!r}")
+        if module.code.lstrip().startswith("Attribute VB_"):
+            raise ValueError(f"module {module.name}: code must not start with Attribute lines (they are generated)")
         if module.name.upper() in seen:
             raise ValueError(f"duplicate VBA module name: {module.name}")
         seen.add(module.name.upper())

@@ -1,0 +1,128 @@
+"""The unit form: one per unit, protected, validated, stamped, printable — and readable by LibreOffice."""
+
+from __future__ import annotations
+
+import openpyxl
+import pytest
+from lo import needs_soffice
+from openpyxl.utils.cell import range_boundaries
+from python_calamine import CalamineWorkbook
+from thidua.catalogue import load_catalogue
+from thidua.form import write_forms
+from thidua.layout import COLUMNS, HEADER, HEADER_VALUE_COL, SHEET_GUIDE, SHEET_REPORT, SHEET_STAMP, FormLayout, a1
+from thidua.office import convert
+from thidua.period import Period
+from thidua.reader import read_submission
+
+PERIOD = Period(2024, 9)
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalogue()
+
+
+@pytest.fixture(scope="module")
+def forms(cat, tmp_path_factory):
+    return write_forms(cat, PERIOD, tmp_path_factory.mktemp("forms"))
+
+
+def expected_inputs(cat) -> set[str]:
+    layout = FormLayout.for_catalogue(cat)
+    cells = {a1(HEADER["preparer"][0], HEADER_VALUE_COL), a1(HEADER["prepared_on"][0], HEADER_VALUE_COL)}
+    for target in cat.targets:
+        r = layout.rows[f"T{target.number}"]
+        cells |= {a1(r, COLUMNS["assessment"][0]), a1(r, COLUMNS["note"][0])}
+        for ind in target.indicators:
+            r = layout.rows[ind.code]
+            cells |= {a1(r, COLUMNS[p][0]) for p in ind.periods}
+            cells.add(a1(r, COLUMNS["note"][0]))
+    return cells
+
+
+def test_one_form_per_unit_named_for_unit_and_period(cat, forms):
+    assert sorted(p.name for p in forms) == sorted(f"ThiDua_2024-09_{u.code}.xlsx" for u in cat.units)
+    for path in forms:
+        sub = read_submission(path, cat)
+        assert sub.stamp_ok and sub.problems == []
+        assert (sub.unit_code, sub.period) == (path.stem.split("_")[2], "2024-09")
+
+
+def test_inputs_unlocked_with_validation_everything_else_locked(cat, forms):
+    wb = openpyxl.load_workbook(forms[0])
+    ws = wb[SHEET_REPORT]
+    assert ws.protection.sheet is True
+    assert wb[SHEET_GUIDE].protection.sheet is True
+    inputs = expected_inputs(cat)
+    validated: dict[str, str] = {}
+    for dv in ws.data_validations.dataValidation:
+        for rng in str(dv.sqref).split():
+            c0, r0, c1, r1 = range_boundaries(rng)
+            for r in range(r0, r1 + 1):
+                for c in range(c0, c1 + 1):
+                    validated[f"{openpyxl.utils.get_column_letter(c)}{r}"] = dv
+    unlocked = set()
+    for row in ws.iter_rows(min_row=1, max_row=ws.max_row + 5, max_col=ws.max_column + 3):
+        for cell in row:
+            if not cell.protection.locked:
+                unlocked.add(cell.coordinate)
+    assert unlocked == inputs
+    assert set(validated) == inputs
+    for ref, dv in validated.items():
+        assert dv.errorTitle and dv.error and dv.promptTitle and dv.prompt, ref
+        assert dv.showErrorMessage, ref
+    kinds = {dv.type for dv in validated.values()}
+    assert kinds == {"whole", "list", "date", "textLength"}
+
+
+def test_validation_matches_the_indicator_kind(cat, forms):
+    ws = openpyxl.load_workbook(forms[0])[SHEET_REPORT]
+    layout = FormLayout.for_catalogue(cat)
+    by_cell = {}
+    for dv in ws.data_validations.dataValidation:
+        for rng in str(dv.sqref).split():
+            by_cell[rng] = dv
+    expect = {"count": "whole", "yesno": "list", "choice": "list", "date": "date", "text": "textLength"}
+    for ind in cat.indicators:
+        for p in ind.periods:
+            dv = by_cell[a1(layout.rows[ind.code], COLUMNS[p][0])]
+            assert dv.type == expect[ind.kind], ind.code
+            if ind.kind == "count":
+                assert dv.operator == "greaterThanOrEqual" and dv.formula1 == "0"
+            if ind.kind == "yesno":
+                assert dv.formula1 == '"Có,Không"'
+
+
+def test_live_checks_and_conditional_formatting(cat, forms):
+    ws = openpyxl.load_workbook(forms[0])[SHEET_REPORT]
+    layout = FormLayout.for_catalogue(cat)
+    check = COLUMNS["check"][0]
+    for key, r in layout.rows.items():
+        assert str(ws[a1(r, check)].value).startswith("="), key
+    f = ws[a1(layout.rows["1.2"], check)].value
+    assert "Đạt 100%" in f and "Chưa nhập" in f and "D14" in f
+    assert "Sai: số tháng lớn hơn lũy kế" in ws[a1(layout.rows["4.5"], check)].value
+    rules = [r for cf in ws.conditional_formatting for r in cf.rules]
+    assert any(r.type == "containsBlanks" for r in rules)
+    assert any(r.type == "beginsWith" and r.text == "Chưa nhập" for r in rules)
+
+
+def test_stamp_is_very_hidden_and_print_setup(cat, forms):
+    wb = openpyxl.load_workbook(forms[0])
+    assert wb[SHEET_STAMP].sheet_state == "veryHidden"
+    ws = wb[SHEET_REPORT]
+    assert ws.page_setup.orientation == "landscape"
+    assert int(ws.page_setup.paperSize) == 9
+    assert ws.print_title_rows == "$12:$12"
+    assert ws.freeze_panes == "C13"
+    meta = {m.name: m.visible for m in CalamineWorkbook.from_path(str(forms[0])).sheets_metadata}
+    assert str(meta[SHEET_STAMP]).lower().endswith("veryhidden")
+
+
+@needs_soffice
+def test_every_form_opens_in_libreoffice(forms, tmp_path):
+    pdfs = convert(forms, tmp_path / "pdf", "pdf")
+    assert all(p.stat().st_size > 5000 for p in pdfs)
+    csvs = convert(forms[:1], tmp_path / "csv", "csv")
+    text = csvs[0].read_text(encoding="utf-8", errors="replace")
+    assert "Mã đơn vị" in text or "M" in text

@@ -1,0 +1,197 @@
+"""The reader: a filled form reads back exactly — also after LibreOffice re-saved it and with all text in NFD."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from pathlib import Path
+
+import openpyxl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lo import needs_soffice
+from thidua.catalogue import load_catalogue
+from thidua.form import write_forms
+from thidua.office import convert
+from thidua.period import Period
+from thidua.reader import Submission, read_submission, type_value
+from thidua.samples import fill_form, sample_fill
+
+PERIOD = Period(2024, 9)
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalogue()
+
+
+@pytest.fixture(scope="module")
+def blank(cat, tmp_path_factory) -> Path:
+    return write_forms(cat, PERIOD, tmp_path_factory.mktemp("blank"), ["QLVT"])[0]
+
+
+@pytest.fixture(scope="module")
+def filled(cat, blank, tmp_path_factory):
+    values = sample_fill(cat, cat.unit("QLVT"), PERIOD)
+    # edge values a unit may legitimately type
+    t7_note = next(ref for ref, v in values.values.items() if isinstance(v, str) and ref.startswith("G"))
+    values.set(t7_note, "=SUM(A1:A2) là công thức nhưng ở đây chỉ là chữ; “ngoặc kép” và xuống\ndòng")
+    path = tmp_path_factory.mktemp("filled") / "ThiDua_2024-09_QLVT.xlsx"
+    fill_form(blank, path, values)
+    return path, values.values
+
+
+def cells_of(sub: Submission) -> dict[str, object]:
+    """Every non-empty input value the reader returned, by A1 cell."""
+    out = {}
+    for cell in sub.header.values():
+        out[cell.cell] = cell.value
+    for entry in sub.indicators.values():
+        for cell in (entry.month, entry.ytd, entry.note):
+            if cell is not None:
+                out[cell.cell] = cell.value
+    for t in sub.targets.values():
+        out[t.assessment.cell] = t.assessment.value
+        out[t.explanation.cell] = t.explanation.value
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def expected(values: dict) -> dict:
+    return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def test_round_trip_returns_exactly_the_values_with_their_cells(cat, filled):
+    path, values = filled
+    sub = read_submission(path, cat)
+    assert sub.problems == []
+    got = cells_of(sub)
+    got.pop("D4"), got.pop("D5"), got.pop("D6")  # locked header cells written by the form itself
+    assert got == expected(values)
+    assert all(type(v) is int for (code, col), v in sub.values().items() if cat.indicator(code).kind == "count")
+    assert isinstance(sub.header["prepared_on"].value, dt.date)
+    assert sub.unit_code == "QLVT" and sub.period == "2024-09"
+
+
+def nfd_copy(src: Path, dst: Path) -> Path:
+    wb = openpyxl.load_workbook(src)
+    for ws in wb.worksheets:
+        ws.title = unicodedata.normalize("NFD", ws.title)
+        for row in ws.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.data_type == "s":
+                    cell.value = unicodedata.normalize("NFD", cell.value)
+                    cell.data_type = "s"
+    wb.save(dst)
+    return dst
+
+
+def test_nfd_text_and_nfd_file_name_read_the_same(cat, filled, tmp_path):
+    path, _values = filled
+    name = unicodedata.normalize("NFD", "ThiDua_2024-09_QLVT — bản sửa Đăng kiểm.xlsx")
+    copy = nfd_copy(path, tmp_path / name)
+    sub = read_submission(copy, cat)
+    assert sub.problems == []
+    assert cells_of(sub) == cells_of(read_submission(path, cat))
+    assert all(unicodedata.is_normalized("NFC", v) for v in cells_of(sub).values() if isinstance(v, str))
+    assert sub.name_period == "2024-09" and sub.name_unit == "QLVT"
+
+
+@needs_soffice
+def test_after_libreoffice_resave_the_values_are_the_same(cat, filled, tmp_path):
+    path, _values = filled
+    resaved = convert(path, tmp_path / "lo", "xlsx:Calc MS Excel 2007 XML")[0]
+    sub = read_submission(resaved, cat)
+    assert sub.stamp_ok, sub.problems
+    assert [p.code for p in sub.problems] == []
+    assert cells_of(sub) == cells_of(read_submission(path, cat))
+
+
+def test_formula_in_an_input_cell_is_not_trusted(cat, blank, tmp_path):
+    wb = openpyxl.load_workbook(blank)
+    ws = wb["Báo cáo"]
+    ws["D14"] = "=10+15"  # 1.1, month
+    ws["D7"] = "Nguyễn Văn A"
+    wb.save(tmp_path / "f.xlsx")
+    sub = read_submission(tmp_path / "f.xlsx", cat)
+    cell = sub.indicators["1.1"].month
+    assert cell.formula and cell.value is None and cell.issue == "formula_no_cache"
+    assert sub.header["preparer"].value == "Nguyễn Văn A"
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "value", "issue"),
+    [
+        ("count", 12.0, 12, None),
+        ("count", 1.5, None, "not_integer"),
+        ("count", "1.234", None, "text_in_number"),
+        ("count", " 12 ", None, "text_in_number"),
+        ("count", True, None, "not_number"),
+        ("date", dt.datetime(2024, 9, 5), dt.date(2024, 9, 5), None),
+        ("date", "05/09/2024", None, "date_as_text"),
+        ("date", 45540.0, None, "not_date"),
+        ("yesno", " Có ", "Có", None),
+        ("yesno", unicodedata.normalize("NFD", "Không"), "Không", None),
+        ("choice", 3.0, None, "not_in_list"),
+        ("text", 12.0, "12", None),
+        ("count", None, None, None),
+    ],
+)
+def test_type_value(kind, raw, value, issue):
+    assert type_value(kind, raw) == (value, issue)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [
+        ("a.xlsx", b"", "empty_file"),
+        ("~$a.xlsx", b"\x00owner", "owner_file"),
+        ("a.xlsx", b"hello, this is not a workbook", "not_zip"),
+        ("a.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "legacy_xls"),
+        ("a.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le"), "encrypted"),
+        ("a.xlsx", b"PK\x03\x04" + b"\x00" * 40, "zip_corrupt"),
+    ],
+)
+def test_unreadable_files_become_problems(cat, tmp_path, name, data, code):
+    path = tmp_path / name
+    path.write_bytes(data)
+    sub = read_submission(path, cat)
+    assert [p.code for p in sub.problems] == [code]
+    assert not sub.readable
+
+
+def test_truncated_form_is_a_problem_not_a_crash(cat, filled, tmp_path):
+    data = filled[0].read_bytes()
+    (tmp_path / "t.xlsx").write_bytes(data[: len(data) // 2])
+    sub = read_submission(tmp_path / "t.xlsx", cat)
+    assert sub.problems and not sub.readable
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8))
+def test_byte_damage_never_crashes_the_reader(cat, filled, tmp_path, cuts):
+    data = bytearray(filled[0].read_bytes())
+    for pos, byte in cuts:
+        data[pos % len(data)] = byte
+    path = tmp_path / "damaged.xlsx"
+    path.write_bytes(bytes(data))
+    sub = read_submission(path, cat)
+    assert isinstance(sub, Submission)
+
+
+def test_renamed_sheet_is_found_and_reported(cat, filled, tmp_path):
+    wb = openpyxl.load_workbook(filled[0])
+    wb["Báo cáo"].title = "Sheet1"
+    wb.save(tmp_path / "r.xlsx")
+    sub = read_submission(tmp_path / "r.xlsx", cat)
+    assert [p.code for p in sub.problems] == ["sheet_renamed"]
+    assert sub.values() == read_submission(filled[0], cat).values()
+
+
+def test_inserted_row_moves_values_and_is_reported(cat, filled, tmp_path):
+    wb = openpyxl.load_workbook(filled[0])
+    wb["Báo cáo"].insert_rows(20)
+    wb.save(tmp_path / "i.xlsx")
+    sub = read_submission(tmp_path / "i.xlsx", cat)
+    assert "row_moved" in {p.code for p in sub.problems}
+    assert sub.values() == read_submission(filled[0], cat).values()
