@@ -196,6 +196,12 @@ def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int]) -> st
     if ind.required:
         empty = ",".join(_ref(c, r) + '=""' for c in cols)
         conds.append((f"OR({empty})", MSG_MISSING))
+    if ind.kind == "count":
+        # Text pasted over the data validation ("1.234", "12 ") or a fraction: LibreOffice would even compute with it.
+        for c in cols:
+            mine = _ref(c, r)
+            conds.append((f'AND({mine}<>"",OR(NOT(ISNUMBER({mine})),{mine}<0,{mine}<>INT({mine})))',
+                          "Sai: phải là số nguyên ≥ 0"))
     whole_code = ind.whole
     if whole_code:
         whole = cat.indicator(whole_code)
