@@ -150,6 +150,20 @@ class Catalogue:
         )
 
 
+def whole_column(part: Indicator, column: str, whole: Indicator) -> str | None:
+    """The column of ``whole`` a part's ``column`` is compared with.
+
+    The same column when the whole has it. Otherwise the whole's month figure, but only for a part that has no month
+    figure of its own: a year-to-date count of events is not comparable with one month's count (4.4 hồ sơ đã giải quyết
+    lũy kế vs 4.3 hồ sơ phải giải quyết trong tháng), and the part's month figure is already compared month to month.
+    """
+    if column in whole.periods:
+        return column
+    if "month" in whole.periods and "month" not in part.periods:
+        return "month"
+    return None
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Loading
 

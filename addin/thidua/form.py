@@ -16,7 +16,7 @@ from pathlib import Path
 import xlsxwriter
 
 from .atomic import atomic_path
-from .catalogue import Catalogue, Indicator, Target, Unit
+from .catalogue import Catalogue, Indicator, Target, Unit, whole_column
 from .errors import ThiDuaError
 from .layout import (
     COLUMNS,
@@ -178,10 +178,6 @@ def _period_cols(ind: Indicator) -> list[str]:
     return [p for p in ("month", "ytd") if p in ind.periods]
 
 
-def _whole_col(part_col: str, whole: Indicator) -> str:
-    return part_col if part_col in whole.periods else whole.periods[0]
-
-
 def _nested_if(conditions: list[tuple[str, str]], final: str) -> str:
     expr = final
     for cond, message in reversed(conditions):
@@ -206,14 +202,17 @@ def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int]) -> st
     if whole_code:
         whole = cat.indicator(whole_code)
         for c in cols:
-            mine, theirs = _ref(c, r), _ref(_whole_col(c, whole), rows[whole_code])
+            wcol = whole_column(ind, c, whole)
+            if wcol is None:
+                continue
+            mine, theirs = _ref(c, r), _ref(wcol, rows[whole_code])
             conds.append((f"AND(ISNUMBER({mine}),ISNUMBER({theirs}),{mine}>{theirs})", f"Sai: lớn hơn {whole_code}"))
     if cols == ["month", "ytd"] and ind.kind == "count":
         d, e = _ref("month", r), _ref("ytd", r)
         conds.append((f"AND(ISNUMBER({d}),ISNUMBER({e}),{d}>{e})", "Sai: số tháng lớn hơn lũy kế"))
     if "sum_of" in ind.rules:
         c = cols[0]
-        parts = [_ref(_whole_col(c, cat.indicator(p)), rows[p]) for p in ind.rules["sum_of"]]
+        parts = [_ref(whole_column(ind, c, cat.indicator(p)) or c, rows[p]) for p in ind.rules["sum_of"]]
         mine = _ref(c, r)
         conds.append(
             (
@@ -227,7 +226,7 @@ def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int]) -> st
     mine = _ref(c, r)
     if "numerator_of" in ind.rules:
         whole = cat.indicator(ind.rules["numerator_of"])
-        den = _ref(_whole_col(c, whole), rows[whole.code])
+        den = _ref(whole_column(ind, c, whole) or whole.periods[0], rows[whole.code])
         ratio = f"ROUND({mine}/{den}*100,1)"
         if target == "100%":
             final = f'IF({den}=0,"Không phát sinh",IF({mine}={den},"Đạt 100%","Chưa đạt ("&{ratio}&"%)"))'

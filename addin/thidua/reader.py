@@ -332,7 +332,10 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
     except (python_calamine.CalamineError, ValueError, KeyError, OSError, zipfile.BadZipFile, EOFError) as exc:
         sub.problems.append(ReadProblem("unreadable", f"{type(exc).__name__}: {exc}"))
         sub.sheet = None
-    except Exception as exc:  # calamine raises plain exceptions for some malformed parts
+    except BaseException as exc:  # calamine raises plain exceptions for some malformed parts, and turns a Rust panic
+        # (e.g. a huge number in a date-formatted cell) into pyo3's PanicException, which is a BaseException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
         sub.problems.append(ReadProblem("unreadable", f"{type(exc).__name__}: {exc}"))
         sub.sheet = None
     return sub

@@ -64,7 +64,7 @@ def _month_figures(cat: Catalogue, unit: Unit, period: Period) -> dict[str, int]
         "3.11": 12 + len(unit.code),
         "3.12": min(12 + len(unit.code), period.month + rng.randint(0, 2)),
         "4.1": rng.randint(3, 10),
-        "4.2": 10 if dossiers else 0,
+        "4.2": 10,
         "4.3": dossiers,
         "4.4": settled,
         "4.5": settled,

@@ -1,0 +1,279 @@
+"""Return packages: the unit's own workbook sent back with every finding marked, so the unit can fix it and resend it.
+
+For each file with errors or warnings: a copy of the workbook (openpyxl load/save; macros kept only for a .xlsm),
+every offending cell filled and carrying a comment with its message, and a sheet "Kết quả kiểm tra" listing every
+finding with a link to its cell. The copy is still the unit's form: the stamp, the sheet protection, data validation
+and formulas stay as they were, and the reader ignores the extra sheet. A file that cannot be opened gets a workbook
+with the findings sheet only.
+
+Everything the unit wrote is written back as text (a value starting with "=" never becomes a formula). File names are
+made from the unit code and period when both are valid, else from the original name made safe; never from a path
+found inside a file, and never over an input file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, TYPE_STRING, MergedCell
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.hyperlink import Hyperlink
+
+from .atomic import atomic_path
+from .catalogue import UNIT_CODE_RE, Catalogue, default_catalogue
+from .findings import ERROR, INFO, SEVERITY_VI, WARNING, FileResult, Finding
+from .layout import FILE_PREFIX
+from .period import Period
+from .rules import FATAL_READ, parse_a1
+
+RESULT_SHEET = "Kết quả kiểm tra"
+COMMENT_AUTHOR = "Kiểm tra ThiDua"
+FILLS = {
+    ERROR: PatternFill("solid", fgColor="FFC7CE"),
+    WARNING: PatternFill("solid", fgColor="FFEB9C"),
+}
+HEAD_FILL = PatternFill("solid", fgColor="D9E2F3")
+FONT = "Times New Roman"
+COLUMNS = (("STT", 6), ("Mức độ", 11), ("Mã", 26), ("Trang tính", 14), ("Ô", 8), ("Chỉ tiêu", 9),
+           ("Giá trị đã nhập", 22), ("Nội dung và cách sửa", 100))
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
+_MAX_COMMENT = 2000
+
+
+def _text(value: Any) -> str:
+    """Text safe for a cell: NFC, no characters XML cannot hold, within Excel's 32767-character limit."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    s = ILLEGAL_CHARACTERS_RE.sub("�", unicodedata.normalize("NFC", str(value)))
+    return s[:32000]
+
+
+def _put(ws, row: int, col: int, value: Any, **style: Any):
+    """Write ``value`` as text (or as a number for ints); a leading "=" stays text."""
+    cell = ws.cell(row=row, column=col)
+    if isinstance(value, int) and not isinstance(value, bool):
+        cell.value = value
+    else:
+        cell.value = _text(value)
+        cell.data_type = TYPE_STRING
+    for key, v in style.items():
+        setattr(cell, key, v)
+    return cell
+
+
+def safe_stem(name: str) -> str:
+    """A file-name stem made from a unit's original file name: letters, digits, space and ``-_.()`` only."""
+    stem = unicodedata.normalize("NFC", Path(name.replace("\\", "/")).stem)
+    stem = "".join(ch if ch.isalnum() or ch in " -_.()" else "_" for ch in stem)
+    stem = re.sub(r"_+", "_", stem).strip(" ._")[:80]
+    if not stem or _RESERVED.match(stem):
+        stem = f"tep_{stem}" if stem else "tep"
+    return stem
+
+
+def package_name(result: FileResult, catalogue: Catalogue, openable: bool) -> str:
+    """The return package's file name (no folder)."""
+    macro = result.path.suffix.lower() == ".xlsm"
+    suffix = ".xlsm" if macro and openable else ".xlsx"
+    unit, period = result.unit, result.period
+    if (openable and unit and UNIT_CODE_RE.match(unit) and catalogue.unit(unit) is not None and period
+            and Period.try_parse(period) is not None and str(Period.parse(period)) == period):
+        return f"{FILE_PREFIX}_{period}_{unit}{suffix}"
+    prefix = "" if openable else "KetQuaKiemTra_"
+    return f"{prefix}{safe_stem(result.path.name)}{suffix}"
+
+
+def _unique(out_dir: Path, name: str, taken: set[str], inputs: set[Path]) -> Path:
+    stem, suffix = name[: -len(Path(name).suffix)], Path(name).suffix
+    n = 1
+    while True:
+        candidate = out_dir / (name if n == 1 else f"{stem} ({n}){suffix}")
+        key = candidate.name.casefold()
+        if key not in taken and candidate.resolve() not in inputs:
+            taken.add(key)
+            return candidate
+        n += 1
+
+
+def _openable(result: FileResult) -> bool:
+    sub = result.submission
+    return sub is not None and not any(p.code in FATAL_READ for p in sub.problems)
+
+
+def _needs_package(result: FileResult) -> bool:
+    return any(f.severity in (ERROR, WARNING) for f in result.findings)
+
+
+def _load(path: Path) -> openpyxl.Workbook | None:
+    """The unit's workbook, or None when openpyxl cannot open it."""
+    try:
+        data = path.read_bytes()
+        return openpyxl.load_workbook(io.BytesIO(data), keep_vba=path.suffix.lower() == ".xlsm", rich_text=False)
+    except Exception:  # any failure means: send the findings sheet alone
+        return None
+
+
+def _sheet_by_name(wb: openpyxl.Workbook, name: str | None):
+    if not name:
+        return None
+    want = unicodedata.normalize("NFC", name)
+    for ws in wb.worksheets:
+        if unicodedata.normalize("NFC", ws.title) == want:
+            return ws
+    return None
+
+
+def _mark_cells(wb: openpyxl.Workbook, findings: list[Finding]) -> None:
+    """Fill each offending cell and attach the findings' messages as its comment."""
+    for ws in wb.worksheets:  # comments of an earlier return package are replaced, not piled up
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.comment is not None and cell.comment.author == COMMENT_AUTHOR:
+                    cell.comment = None
+    by_cell: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        if f.severity in (ERROR, WARNING) and f.cell and parse_a1(f.cell):
+            by_cell.setdefault((f.sheet or "", f.cell), []).append(f)
+    for (sheet, ref), group in by_cell.items():
+        ws = _sheet_by_name(wb, sheet)
+        if ws is None:
+            continue
+        try:
+            cell = ws[ref]
+            if isinstance(cell, MergedCell):
+                continue
+            worst = ERROR if any(f.severity == ERROR for f in group) else WARNING
+            cell.fill = FILLS[worst]
+            text = "\n\n".join(f"{SEVERITY_VI[f.severity]} {f.code}: {_text(f.message)}" for f in group)
+            if cell.comment is not None:  # the form's own comment stays first
+                text = f"{cell.comment.text}\n\n{text}"
+            comment = Comment(text[:_MAX_COMMENT], COMMENT_AUTHOR)
+            comment.width, comment.height = 420, 220
+            cell.comment = comment
+        except Exception:  # a cell that cannot be marked is still listed on the findings sheet
+            continue
+
+
+def _link(sheet: str, ref: str) -> str:
+    return "'" + sheet.replace("'", "''") + "'!" + ref
+
+
+def _findings_sheet(wb: openpyxl.Workbook, result: FileResult, catalogue: Catalogue, sheets: dict[str, str]) -> None:
+    """The sheet listing every finding; ``sheets`` maps NFC sheet names to the workbook's own titles (for links)."""
+    if RESULT_SHEET in wb.sheetnames:
+        del wb[RESULT_SHEET]
+    ws = wb.create_sheet(RESULT_SHEET)
+    bold = Font(name=FONT, bold=True, size=12)
+    plain = Font(name=FONT, size=12)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    errors, warnings = len(result.errors), len(result.warnings)
+    unit = catalogue.unit(result.unit) if result.unit else None
+    period = Period.try_parse(result.period) if result.period else None
+    _put(ws, 1, 1, "KẾT QUẢ KIỂM TRA BIỂU BÁO CÁO THI ĐUA", font=Font(name=FONT, bold=True, size=14))
+    info = [
+        ("Tệp đã nhận:", result.path.name),
+        ("Đơn vị:", f"{unit.name} ({unit.code})" if unit else (result.unit or "không xác định")),
+        ("Kỳ báo cáo:", period.label if period else "không xác định"),
+        ("Kiểm tra lúc:", dt.datetime.now().strftime("%H:%M ngày %d/%m/%Y")),
+        ("Kết quả:", f"{errors} lỗi, {warnings} cảnh báo"
+                     + (" — biểu chưa được tổng hợp, đề nghị sửa và gửi lại." if errors else
+                        " — biểu đã được tổng hợp; đề nghị lưu ý các cảnh báo.")),
+    ]
+    for i, (label, value) in enumerate(info, start=2):
+        _put(ws, i, 1, label, font=bold)
+        _put(ws, i, 3, value, font=plain)
+    how = ("Cách sửa: các ô có lỗi trên trang “Báo cáo” đã được tô màu (đỏ: lỗi, vàng: cảnh báo); di chuột vào ô để "
+           "xem nội dung, hoặc bấm vào địa chỉ ô trong bảng dưới đây để đến ô đó. Sửa xong, lưu tệp và gửi lại tệp này "
+           "về Văn phòng Sở (không cần xóa trang này, giữ nguyên tên tệp).")
+    if not sheets:
+        how = ("Không mở được tệp đã nhận nên không đánh dấu được ô nào: đề nghị đọc nội dung dưới đây, điền vào "
+               "đúng biểu mẫu đã được gửi và gửi lại.")
+    _put(ws, 8, 1, how, font=plain, alignment=wrap)
+    ws.merge_cells(start_row=8, start_column=1, end_row=8, end_column=len(COLUMNS))
+    ws.row_dimensions[8].height = 48
+    head = 10
+    for col, (title, width) in enumerate(COLUMNS, start=1):
+        _put(ws, head, col, title, font=bold, fill=HEAD_FILL, alignment=Alignment(wrap_text=True, vertical="center"))
+        ws.column_dimensions[openpyxl.utils.get_column_letter(col)].width = width
+    order = {ERROR: 0, WARNING: 1, INFO: 2}
+    rows = sorted(result.findings, key=lambda f: order.get(f.severity, 3))
+    for n, f in enumerate(rows, start=1):
+        r = head + n
+        _put(ws, r, 1, n, font=plain, alignment=wrap)
+        _put(ws, r, 2, SEVERITY_VI.get(f.severity, f.severity), font=plain, alignment=wrap)
+        _put(ws, r, 3, f.code, font=plain, alignment=wrap)
+        _put(ws, r, 4, f.sheet or "", font=plain, alignment=wrap)
+        cell = _put(ws, r, 5, f.cell or "", font=plain, alignment=wrap)
+        if f.cell and f.sheet and f.sheet in sheets and parse_a1(f.cell):
+            cell.hyperlink = Hyperlink(ref=cell.coordinate, location=_link(sheets[f.sheet], f.cell),
+                                       tooltip=f"Đến ô {f.cell}")
+            cell.font = Font(name=FONT, size=12, color="0563C1", underline="single")
+        _put(ws, r, 6, f.indicator or "", font=plain, alignment=wrap)
+        _put(ws, r, 7, "" if f.value is None else f.value if isinstance(f.value, int) else _text(f.value)[:500],
+             font=plain, alignment=wrap)
+        _put(ws, r, 8, f.message, font=plain, alignment=wrap)
+        if f.severity in FILLS:
+            ws.cell(row=r, column=2).fill = FILLS[f.severity]
+    ws.freeze_panes = ws.cell(row=head + 1, column=1)
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    # Show this sheet first when the unit opens the file (one selected tab only: never group sheets).
+    for other in wb.worksheets:
+        other.sheet_view.tabSelected = False
+    wb.active = wb.worksheets.index(ws)
+    ws.sheet_view.tabSelected = True
+
+
+def write_return_package(result: FileResult, out_dir: Path | str, catalogue: Catalogue | None = None,
+                         taken: set[str] | None = None, inputs: set[Path] | None = None) -> Path | None:
+    """Write the return package of one file into ``out_dir``; None when the file needs none (no error or warning,
+    or an Excel owner file)."""
+    cat = catalogue or default_catalogue()
+    if not _needs_package(result):
+        return None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    taken = set() if taken is None else taken
+    inputs = {result.path.resolve()} | (inputs or set())
+    wb = _load(result.path) if _openable(result) else None
+    target = _unique(out_dir, package_name(result, cat, wb is not None), taken, inputs)
+    if wb is None:
+        wb = openpyxl.Workbook()
+        wb.remove(wb.active)
+        sheets: dict[str, str] = {}
+    else:
+        sheets = {unicodedata.normalize("NFC", ws.title): ws.title for ws in wb.worksheets if ws.title != RESULT_SHEET}
+        _mark_cells(wb, result.findings)
+    _findings_sheet(wb, result, cat, sheets)
+    with atomic_path(target) as tmp:
+        wb.save(tmp)
+    return target
+
+
+def write_return_packages(results: Iterable[FileResult], out_dir: Path | str,
+                          catalogue: Catalogue | None = None) -> dict[Path, Path]:
+    """A return package for each file with errors or warnings: source path -> package written."""
+    results = list(results)
+    inputs = {r.path.resolve() for r in results}
+    taken: set[str] = set()
+    written: dict[Path, Path] = {}
+    for r in results:
+        path = write_return_package(r, out_dir, catalogue, taken, inputs)
+        if path is not None:
+            written[r.path] = path
+    return written
+
+
+__all__ = ["RESULT_SHEET", "package_name", "safe_stem", "write_return_package", "write_return_packages"]

@@ -1,0 +1,213 @@
+"""Return packages: the unit's own workbook with every finding marked; fixable, and clean once fixed."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import PERIOD
+from lo import needs_soffice
+from thidua.demo import make_inbox
+from thidua.findings import FileResult
+from thidua.layout import COLUMNS, SHEET_GUIDE, SHEET_REPORT, SHEET_STAMP, FormLayout, a1
+from thidua.office import convert
+from thidua.returnpkg import RESULT_SHEET, package_name, safe_stem, write_return_package, write_return_packages
+from thidua.validate import validate_file, validate_paths
+
+
+@pytest.fixture(scope="module")
+def at(catalogue):
+    rows = FormLayout.for_catalogue(catalogue).rows
+    return lambda key, column: a1(rows[key], COLUMNS[column][0])
+
+
+@pytest.fixture(scope="module")
+def packages(catalogue, tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """The demo inbox and the return packages of its faulty files, by unit."""
+    root = tmp_path_factory.mktemp("return")
+    make_inbox(catalogue, PERIOD, root / "forms", root / "inbox")
+    results = validate_paths([root / "inbox"], catalogue, PERIOD)
+    written = write_return_packages(results, root / "out", catalogue)
+    return root / "inbox", {src.name.split("_")[-1].removesuffix(".xlsx"): pkg for src, pkg in written.items()}
+
+
+def codes_cells(path: Path, catalogue, period=PERIOD) -> set[tuple[str, str | None]]:
+    return {(f.code, f.cell) for f in validate_file(path, catalogue, period).findings}
+
+
+def test_one_package_per_faulty_file_named_from_unit_and_period(packages):
+    _inbox, pkgs = packages
+    assert {u: p.name for u, p in pkgs.items()} == {
+        "TTRA": "ThiDua_2024-09_TTRA.xlsx",
+        "QLCL": "ThiDua_2024-09_QLCL.xlsx",
+        "KHTC": "ThiDua_2024-09_KHTC.xlsx",
+        "TTSH": "ThiDua_2024-08_TTSH.xlsx",  # the form it really is
+    }
+
+
+def test_package_marks_cells_lists_findings_and_keeps_the_form(packages, catalogue, at):
+    inbox, pkgs = packages
+    original = validate_file(inbox / "ThiDua_2024-09_TTRA.xlsx", catalogue, PERIOD)
+    wb = openpyxl.load_workbook(pkgs["TTRA"])
+    assert wb.sheetnames == [SHEET_REPORT, SHEET_GUIDE, SHEET_STAMP, RESULT_SHEET]
+    assert wb.active.title == RESULT_SHEET and sum(ws.sheet_view.tabSelected for ws in wb.worksheets) == 1
+    report = wb[SHEET_REPORT]
+    assert report.protection.sheet and wb[SHEET_GUIDE].protection.sheet
+    assert wb[SHEET_STAMP].sheet_state == "veryHidden"
+    for f in original.findings:
+        cell = report[f.cell]
+        assert cell.fill.fgColor.rgb.endswith("FFC7CE"), f.cell
+        assert f.code in cell.comment.text and f.message in cell.comment.text
+        assert cell.protection.locked is False  # still an input cell the unit can type into
+    sheet = wb[RESULT_SHEET]
+    rows = list(sheet.iter_rows(min_row=11, values_only=True))
+    listed = [(r[2], r[4]) for r in rows if r[0]]
+    assert sorted(listed) == sorted((f.code, f.cell) for f in original.findings)
+    links = {c.value: c.hyperlink.location for c in sheet["E"] if c.hyperlink is not None}
+    assert links == {f.cell: f"'{SHEET_REPORT}'!{f.cell}" for f in original.findings}
+    # The package reads as the same form with the same findings: the reader ignores the extra sheet.
+    assert codes_cells(pkgs["TTRA"], catalogue) == {(f.code, f.cell) for f in original.findings}
+
+
+def test_package_is_never_written_over_the_original(packages, catalogue, tmp_path):
+    inbox, _pkgs = packages
+    folder = tmp_path / "inbox"
+    shutil.copytree(inbox, folder)
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    results = validate_paths([folder], catalogue, PERIOD)
+    written = write_return_packages(results, folder, catalogue)  # return dir = the inbox itself
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.name in before} == before
+    assert written[folder / "ThiDua_2024-09_TTRA.xlsx"].name == "ThiDua_2024-09_TTRA (2).xlsx"
+    assert written[folder / "ThiDua_2024-09_TTSH.xlsx"].name == "ThiDua_2024-08_TTSH.xlsx"
+
+
+def test_text_from_the_unit_stays_text(make_form, catalogue, at, tmp_path):
+    path = make_form({at("2.1", "month"): "=1+1", at("3.1", "month"): '=HYPERLINK("http://x.invalid","bấm")'})
+    result = validate_file(path, catalogue, PERIOD)
+    assert {f.value for f in result.findings} == {"=1+1", '=HYPERLINK("http://x.invalid","bấm")'}
+    pkg = write_return_package(result, tmp_path / "out", catalogue)
+    wb = openpyxl.load_workbook(pkg)
+    values = [c for row in wb[RESULT_SHEET].iter_rows() for c in row if isinstance(c.value, str)
+              and c.value.startswith("=")]
+    assert {c.value for c in values} == {"=1+1", '=HYPERLINK("http://x.invalid","bấm")'}
+    assert all(c.data_type == "s" for c in values)
+    assert all(wb[SHEET_REPORT][ref].data_type == "s" for ref in (at("2.1", "month"), at("3.1", "month")))
+    with zipfile.ZipFile(pkg) as zf:
+        sheet_xml = zf.read("xl/worksheets/sheet4.xml").decode()
+    assert "<f>" not in sheet_xml
+
+
+@needs_soffice
+def test_packages_open_in_libreoffice(packages, tmp_path):
+    _inbox, pkgs = packages
+    pdfs = convert(sorted(pkgs.values()), tmp_path / "pdf", "pdf")
+    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+
+
+def test_a_fixed_package_validates_clean(packages, catalogue, at, tmp_path):
+    _inbox, pkgs = packages
+
+    def fix(unit: str, edit) -> Path:
+        path = tmp_path / pkgs[unit].name
+        shutil.copy(pkgs[unit], path)
+        wb = openpyxl.load_workbook(path)
+        edit(wb[SHEET_REPORT])
+        wb.save(path)
+        return path
+
+    def ttra(ws):
+        ws[at("1.2", "month")] = ws[at("1.1", "month")].value
+        ws[at("4.8", "ytd")] = ws[at("4.7", "ytd")].value
+
+    def qlcl(ws):
+        ws[at("2.1", "month")] = 1
+        ws[at("T3", "note")] = "Chưa hưởng ứng phong trào “Dân vận khéo” do đang xây dựng kế hoạch"
+
+    def khtc(ws):
+        ws[at("4.8", "month")] = ws[at("4.7", "month")].value
+        ws[at("4.8", "ytd")] = ws[at("4.7", "ytd")].value
+
+    for unit, edit in (("TTRA", ttra), ("QLCL", qlcl), ("KHTC", khtc)):
+        fixed = fix(unit, edit)
+        result = validate_file(fixed, catalogue, PERIOD)
+        assert result.findings == [], (unit, [(f.code, f.cell) for f in result.findings])
+        wb = openpyxl.load_workbook(fixed)
+        assert wb[SHEET_REPORT].protection.sheet
+
+
+def test_a_package_of_a_package_replaces_the_old_marks(packages, catalogue, tmp_path):
+    _inbox, pkgs = packages
+    first = pkgs["QLCL"]
+    result = validate_file(first, catalogue, PERIOD)
+    second = write_return_package(result, tmp_path / "again", catalogue)
+    wb = openpyxl.load_workbook(second)
+    assert wb.sheetnames.count(RESULT_SHEET) == 1
+    for f in result.findings:
+        assert wb[SHEET_REPORT][f.cell].comment.text.count(f.code) == 1
+
+
+def test_unreadable_file_gets_a_findings_only_workbook(catalogue, tmp_path):
+    path = tmp_path / "Báo cáo tháng 9 (TTRA).xlsx"
+    path.write_bytes(b"PK\x03\x04 broken")
+    result = validate_file(path, catalogue, PERIOD)
+    pkg = write_return_package(result, tmp_path / "out", catalogue)
+    assert pkg.name == "KetQuaKiemTra_Báo cáo tháng 9 (TTRA).xlsx"
+    wb = openpyxl.load_workbook(pkg)
+    assert wb.sheetnames == [RESULT_SHEET]
+    assert any(c.value == "E-READ-CORRUPT" for row in wb[RESULT_SHEET].iter_rows() for c in row)
+
+
+def test_owner_files_and_clean_files_get_no_package(make_form, catalogue, tmp_path):
+    owner = tmp_path / "~$ThiDua_2024-09_VP.xlsx"
+    owner.write_bytes(b"\0" * 165)
+    assert write_return_package(validate_file(owner, catalogue, PERIOD), tmp_path / "out", catalogue) is None
+    assert write_return_package(validate_file(make_form(), catalogue, PERIOD), tmp_path / "out", catalogue) is None
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_macros_are_kept_only_for_an_xlsm(make_form, catalogue, at, tmp_path):
+    def with_vba(name: str) -> Path:
+        src = make_form({at("2.1", "month"): None}, name=f"src/{name}")
+        out = tmp_path / name
+        with zipfile.ZipFile(src) as a, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as b:
+            for info in a.infolist():
+                b.writestr(info, a.read(info.filename))
+            b.writestr("xl/vbaProject.bin", b"\xd0\xcf\x11\xe0fake project")
+        return out
+
+    xlsm = write_return_package(validate_file(with_vba("ThiDua_2024-09_VP.xlsm"), catalogue, PERIOD),
+                                tmp_path / "out", catalogue)
+    xlsx = write_return_package(validate_file(with_vba("ThiDua_2024-09_VP.xlsx"), catalogue, PERIOD),
+                                tmp_path / "out2", catalogue)
+    assert xlsm.suffix == ".xlsm" and "xl/vbaProject.bin" in zipfile.ZipFile(xlsm).namelist()
+    assert xlsx.suffix == ".xlsx" and "xl/vbaProject.bin" not in zipfile.ZipFile(xlsx).namelist()
+
+
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\Windows\\win.ini", "win"),
+        ("CON.xlsx", "tep_CON"),
+        ("  .ẩn.xlsx", "ẩn"),
+        ('bao<cao>:"tháng"|9?*.xlsx', "bao_cao_tháng_9"),
+        ("", "tep"),
+    ],
+)
+def test_safe_names(name, stem):
+    assert safe_stem(name) == stem
+
+
+def test_package_name_never_comes_from_file_content(catalogue):
+    def result(unit, period, name="Biểu của tôi.xlsx"):
+        return FileResult(path=Path("/in") / name, unit=unit, period=period)
+
+    assert package_name(result("VP", "2024-09"), catalogue, True) == "ThiDua_2024-09_VP.xlsx"
+    assert package_name(result("../../x", "2024-09"), catalogue, True) == "Biểu của tôi.xlsx"
+    assert package_name(result("XYZ", "2024-09"), catalogue, True) == "Biểu của tôi.xlsx"
+    assert package_name(result("VP", "2024-9/../.."), catalogue, True) == "Biểu của tôi.xlsx"
+    assert package_name(result("VP", "2024-09"), catalogue, False) == "KetQuaKiemTra_Biểu của tôi.xlsx"
