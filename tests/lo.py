@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from thidua.office import soffice
 
 needs_soffice = pytest.mark.skipif(

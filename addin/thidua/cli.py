@@ -160,6 +160,210 @@ def demo_cmd(out_dir: Path, period: Period) -> None:
     run_demo(out_dir, period, say=console.print)
 
 
+@app.command("validate", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.argument("paths", nargs=-1, required=True, metavar="ĐƯỜNG_DẪN...", type=click.Path(path_type=Path))
+@click.option("--period", metavar="NNNN-TT", callback=parse_period,
+              help="Kỳ đang tổng hợp; biểu của kỳ khác bị báo lỗi. " + PERIOD_HELP)
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
+@click.option("--return-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Thư mục ghi tệp trả lại cho từng đơn vị có lỗi hoặc cảnh báo (ô lỗi được tô màu, kèm trang "
+                   "“Kết quả kiểm tra”); không bao giờ ghi đè tệp gốc.")
+@catalogue_options
+@library_errors
+def validate_cmd(paths: tuple[Path, ...], period: Period | None, as_json: bool, return_dir: Path | None,
+                 catalogue) -> None:
+    """Kiểm tra các tệp biểu đơn vị gửi về (tệp hoặc thư mục): đọc, đối chiếu với bảy nội dung thi đua và liệt kê mọi
+    lỗi, cảnh báo kèm ô và cách sửa. Trạng thái thoát: 0 không có lỗi, 1 có tệp có lỗi, 2 không chạy được."""
+    from .validate import expand_paths, validate_report
+
+    cat = catalogue()
+    total = len(expand_paths(paths))
+    with progress_bar("Đang kiểm tra") as bar:
+        task = bar.add_task("", total=total)
+        report = validate_report(paths, cat, period, progress=lambda _p: bar.advance(task), return_dir=return_dir)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        report.render(out)
+        console.print(report.summary_line())
+        if report.return_packages:
+            console.print(f"Đã ghi {len(report.return_packages)} tệp trả lại vào {return_dir}.")
+    if report.has_errors:
+        sys.exit(1)
+
+
+@app.command("consolidate", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.argument("inbox", metavar="THƯ_MỤC_NHẬN", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--period", required=True, metavar="NNNN-TT", callback=parse_period, help="Kỳ tổng hợp. " + PERIOD_HELP)
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sổ theo dõi (SQLite) ghi mọi tệp đã nhận (mặc định: thidua-ledger.sqlite cạnh thư mục nhận).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Ghi bảng tổng hợp ra tệp .xlsx mới (mặc định: tong-hop-<kỳ>.xlsx cạnh thư mục nhận).")
+@click.option("--workbook", "workbook_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Ghi vào sổ .xlsm có sẵn: chỉ thay các trang tổng hợp, giữ nguyên macro, nút bấm và các trang khác.")
+@click.option("--workers", type=click.IntRange(0, 16), default=None, metavar="SỐ",
+              help="Số tiến trình đọc tệp song song (mặc định: tự chọn; 0 hoặc 1 = đọc lần lượt).")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
+@catalogue_options
+@library_errors
+def consolidate_cmd(inbox: Path, period: Period, ledger_path: Path | None, out_path: Path | None,
+                    workbook_path: Path | None, workers: int | None, as_json: bool, catalogue) -> None:
+    """Tổng hợp: kiểm tra các tệp mới trong thư mục nhận, ghi vào sổ theo dõi, rồi ghi các trang “Tổng hợp”, “Theo nội
+    dung”, “Tình hình nộp”, “Kết quả kiểm tra” của kỳ. Tệp đã nhận (cùng nội dung) không đọc lại; tệp mới nhất không có
+    lỗi của mỗi đơn vị được dùng. Trạng thái thoát: 0 xong, 1 xong nhưng còn đơn vị có báo cáo bị trả lại trong kỳ, 2
+    không chạy được (khi đó không ghi gì)."""
+    from rich.markup import escape
+
+    from .consolidate import consolidate
+    from .model import REJECTED, STATUS_VI
+
+    if out_path is not None and workbook_path is not None:
+        raise click.UsageError("Chỉ dùng một trong hai tùy chọn --out hoặc --workbook.")
+    cat = catalogue()
+    with progress_bar("Đang kiểm tra tệp mới") as bar:
+        task = bar.add_task("", total=None)
+        result = consolidate(inbox, period, cat, ledger=ledger_path, out=out_path, workbook=workbook_path,
+                             workers=workers, progress=lambda _p: bar.advance(task))
+    counts = result.counts()
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        s = result.summary
+        console.print(f"Đã xem {result.seen} tệp trong {escape(str(inbox))}: {len(s.new)} tệp mới, "
+                      f"{len(result.skipped)} tệp đã có trong sổ theo dõi (không đọc lại).")
+        if s.new:
+            console.print(f"  Tệp mới: {len(s.current)} được dùng, {len(s.rejected)} bị trả lại, {len(s.older)} cũ hơn "
+                          "tệp đang dùng.")
+        for name in result.unreadable:
+            console.print(f"  [red]Không đọc được tệp[/] {escape(name)} (không có quyền đọc hoặc tệp đang bị khóa): "
+                          "tệp chưa được ghi vào sổ theo dõi.")
+        for r in s.replacements:
+            console.print(f"  Thay thế: {escape(r['unit'])} kỳ {escape(r['period'])}: {escape(r['old_file'])} → "
+                          f"{escape(r['new_file'])}")
+        for f in s.rejected:
+            console.print(f"  [red]Bị trả lại[/]: {escape(f['file_name'])} ({escape(f['unit'] or '?')}): "
+                          f"{escape(f['reason'] or '')}")
+        console.print(f"Tình hình nộp {period.label}: " + ", ".join(f"{STATUS_VI[k]} {n}" for k, n in counts.items())
+                      + ".")
+        console.print(f"Sổ theo dõi: {escape(str(result.ledger))}")
+        if result.master:
+            backup = f" (bản trước lưu tại {escape(str(result.backup))})" if result.backup else ""
+            console.print(f"Bảng tổng hợp: {escape(str(result.master))}{backup}")
+    if counts.get(REJECTED):
+        sys.exit(1)
+
+
+@app.command("build-workbook", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.option("--out", "out_path", default=Path("workbook") / "ThiDua2024.xlsm", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Tệp bảng tính có macro (.xlsm) cần tạo.")
+@click.option("--macros", "macros_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Thư mục mã VBA (.bas, .cls) (mặc định: thư mục macros của mã nguồn).")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
+@catalogue_options
+@library_errors
+def build_workbook_cmd(out_path: Path, macros_dir: Path | None, as_json: bool, catalogue) -> None:
+    """Tạo bảng tính điều khiển ThiDua2024.xlsm (nút bấm, thẻ ribbon “Thi đua 2024”, các trang tổng hợp, danh sách
+    đơn vị, danh mục chỉ tiêu, cấu hình xlwings) từ mã VBA trong thư mục macros. Cùng đầu vào luôn cho cùng nội dung."""
+    from .workbook import MACROS_DIR, build_workbook, project_modules
+
+    path = build_workbook(out_path, macros_dir or MACROS_DIR, catalogue())
+    modules = [m.name for m in project_modules(macros_dir or MACROS_DIR)]
+    if as_json:
+        print_json({"workbook": str(path), "modules": modules})
+        return
+    from rich.markup import escape
+
+    console.print(f"Đã tạo {escape(str(path))} ({len(modules)} mô-đun VBA: {', '.join(modules)}).")
+
+
+def parse_report_date(_ctx, _param, value: str | None):
+    """``NN/TT/NNNN`` -> date (the report's date line)."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.datetime.strptime(value.strip(), "%d/%m/%Y").date()
+    except ValueError:
+        raise click.BadParameter(f"Ngày “{value}” không hợp lệ: cần dạng NN/TT/NNNN, ví dụ 05/09/2024.") from None
+
+
+@app.command("report", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.option("--period", required=True, metavar="NNNN-TT", callback=parse_period, help="Kỳ báo cáo. " + PERIOD_HELP)
+@click.option("--kind", type=click.Choice(["so-ket", "tong-ket"]), default="so-ket", show_default=True,
+              help="so-ket: báo cáo sơ kết tháng; tong-ket: báo cáo tổng kết năm (kèm đề xuất danh hiệu tập thể).")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sổ theo dõi (SQLite) do lệnh consolidate ghi (mặc định: thidua-ledger.sqlite ở thư mục hiện tại).")
+@click.option("--sample", is_flag=True, help="Lập báo cáo trên dữ liệu mẫu (không cần sổ theo dõi) để xem thử.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Thư mục ghi báo cáo (.docx) và phụ lục (.xlsx).")
+@click.option("--date", "report_date", metavar="NN/TT/NNNN", callback=parse_report_date,
+              help="Ngày ghi trên báo cáo (mặc định: hôm nay, nhưng không trước hạn nộp biểu của kỳ và không sau cuối "
+                   "tháng kế tiếp).")
+@click.option("--pdf", is_flag=True, help="Chuyển thêm sang PDF bằng LibreOffice (nếu máy có cài).")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
+@catalogue_options
+@library_errors
+def report_cmd(period: Period, kind: str, ledger_path: Path | None, sample: bool, out_dir: Path, report_date,
+               pdf: bool, as_json: bool, catalogue) -> None:
+    """Lập báo cáo sơ kết tháng hoặc tổng kết năm gửi Sở Xây dựng (Trưởng Khối) theo thể thức Nghị định
+    30/2020/NĐ-CP, kèm phụ lục số liệu (.xlsx) và, nếu yêu cầu, bản PDF. Trạng thái thoát: 0 xong (kể cả khi không
+    tạo được PDF: có cảnh báo), 2 không chạy được."""
+    from rich.markup import escape
+
+    from .report import write_report
+
+    cat = catalogue()
+    if sample:
+        from .report_sample import sample_period_data
+
+        data = sample_period_data(cat, period)
+    else:
+        from .consolidate import load_period
+        from .ledger import DEFAULT_NAME
+
+        ledger_path = ledger_path or Path(DEFAULT_NAME)
+        if not ledger_path.is_file():
+            raise ThiDuaError(f"Không tìm thấy sổ theo dõi “{ledger_path}”. Hãy chạy lệnh consolidate trước, chỉ rõ "
+                              "--ledger, hoặc dùng --sample để xem thử trên dữ liệu mẫu.")
+        data = load_period(ledger_path, period, cat)
+    files = write_report(data, cat, kind, out_dir, report_date=report_date, pdf=pdf)
+    if as_json:
+        print_json(files.to_dict())
+        return
+    label = "tổng kết năm" if kind == "tong-ket" else "sơ kết"
+    console.print(f"Đã lập báo cáo {label} {period.label}:")
+    out.print(f"  {escape(str(files.docx))}")
+    out.print(f"  {escape(str(files.appendix))}")
+    if files.pdf:
+        out.print(f"  {escape(str(files.pdf))}")
+    for warning in files.warnings:
+        console.print(f"[yellow]Cảnh báo:[/] {escape(warning)}")
+
+
+@app.command("khoi", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.argument("appendices", nargs=-1, required=True, metavar="PHỤ_LỤC...",
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--period", required=True, metavar="NNNN-TT", callback=parse_period, help="Kỳ tổng hợp. " + PERIOD_HELP)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Tệp tổng hợp cấp Khối (.xlsx) sẽ ghi.")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
+@catalogue_options
+@library_errors
+def khoi_cmd(appendices: tuple[Path, ...], period: Period, out_path: Path, as_json: bool, catalogue) -> None:
+    """Tổng hợp cấp Khối: đọc phụ lục báo cáo (.xlsx do ThiDua lập) của các cơ quan thành viên, kiểm tra kỳ, danh mục
+    và mã kiểm tra, rồi ghi bảng tổng hợp của Khối. Trạng thái thoát: 0 xong, 1 xong nhưng có phụ lục bị loại, 2
+    không chạy được."""
+    from rich.markup import escape
+
+    from .khoi import run_khoi_cli
+
+    code = run_khoi_cli(appendices, period, catalogue(), out_path, as_json,
+                        say=lambda text: console.print(escape(text)), emit_json=print_json)
+    if code:
+        sys.exit(code)
+
+
 def main() -> None:
     try:
         app(prog_name="thidua")

@@ -110,4 +110,39 @@ def run_demo(out_dir: Path, period: Period, say: Callable[[str], None] = print) 
     say(f"• Biểu đã điền mẫu: {len(result.inbox)} tệp trong {out_dir / 'inbox'}")
     for unit, text in result.mistakes.items():
         say(f"    – {unit}: cố ý có lỗi: {text}")
+    # Validation: every inbox file against the seven targets; a return package for each file with findings.
+    from rich.markup import escape
+
+    from .validate import validate_report
+
+    report = validate_report(result.inbox, cat, period, return_dir=out_dir / "tra-lai")
+    s = report.summary()
+    say(f"• Kiểm tra: {s['valid']}/{s['files']} tệp hợp lệ; {s['errors']} lỗi, {s['warnings']} cảnh báo; "
+        f"{len(report.return_packages)} tệp trả lại trong {out_dir / 'tra-lai'}")
+    for r in report.results:
+        if not r.valid:
+            codes = ", ".join(f"{f.code} {f.cell or ''}".strip() for f in r.errors)
+            say(f"    – {escape(r.unit or '?')} ({escape(r.path.name)}): {len(r.errors)} lỗi, {len(r.warnings)} cảnh "
+                f"báo: {escape(codes)}")
+    # Consolidation: the inbox into the ledger and the master workbook. The sample files get plausible "received"
+    # times (their mtime): the day the form was prepared, one unit after the deadline.
+    import datetime as dt
+    import os
+
+    from .consolidate import consolidate
+    from .model import STATUS_VI
+
+    deadline = cat.organisation(period.first_day).deadline(period.year, period.month)
+    for path in result.inbox:
+        late = path.name.endswith("_QLVT.xlsx")
+        day = deadline + dt.timedelta(days=2) if late else min(period.last_day, dt.date(period.year, period.month, 20))
+        stamp = dt.datetime.combine(day, dt.time(16, 30)).timestamp()
+        os.utime(path, (stamp, stamp))
+    master = out_dir / f"tong-hop-{period}.xlsx"
+    done = consolidate(out_dir / "inbox", period, cat, ledger=out_dir / "ledger.sqlite", out=master)
+    counts = done.counts()
+    say(f"• Tổng hợp: {len(done.summary.current)} tệp được dùng, {len(done.summary.rejected)} tệp bị trả lại; "
+        + ", ".join(f"{STATUS_VI[k]} {n}" for k, n in counts.items()))
+    say(f"    – Sổ theo dõi: {escape(str(done.ledger))}")
+    say(f"    – Bảng tổng hợp: {escape(str(master))}")
     return result

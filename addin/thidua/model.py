@@ -27,14 +27,16 @@ STATUS_COLUMNS = ["unit", "period", "status", "received_at", "file", "reason"]
 class PeriodData:
     """Everything consolidated for one period.
 
-    - ``values``: one row per unit × indicator × column ("month"/"ytd") of the current file of each unit:
+    - ``values``: one row per unit × indicator × column ("month", "ytd", and "note" for a non-empty note) of the current
+      file of each unit:
       VALUE_COLUMNS (value typed: int, str or date; None when empty).
     - ``assessments``: one row per unit × target: ASSESSMENT_COLUMNS (assessment "Đạt"/"Không đạt"/None).
     - ``attainment``: one row per unit × target: ATTAINMENT_COLUMNS; ``met`` is True when every "target" rule of
       the
       target's indicators is met (a 0/0 ratio counts as met: nothing to do) and the self-assessment is "Đạt".
     - ``status``: one row per unit × month from January to the period: STATUS_COLUMNS.
-    - ``previous``: the same ``attainment`` table for the previous month (empty when unknown), for month-on-month change.
+    - ``previous``: the same ``attainment`` table for the previous month (empty when unknown), for the change
+      month on month.
     - ``findings``: the findings of the period's files (current and rejected).
     """
 

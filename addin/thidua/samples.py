@@ -53,16 +53,22 @@ def _month_figures(cat: Catalogue, unit: Unit, period: Period) -> dict[str, int]
     letters = rng.randint(0, 3)
     docs = rng.randint(15, 90)
     proposals = rng.randint(0, 4)
+    awards = rng.randint(1, 4) if period.month in (1, 6, 12) else 0
+    year_end = period.month == 12
     return {
         "1.1": staff,
         "1.2": staff,
         "1.3": 0,
         "1.4": 0,
+        # year-end ratings: only known in December
+        "1.5": staff if year_end else 0,
+        "1.6": staff * 4 // 5 if year_end else 0,
+        "1.7": 1 + staff // 20 if year_end else 0,
         "2.1": rng.randint(1, 3),
         "2.2": staff,
         "3.1": rng.randint(0, 2),
         "3.11": 12 + len(unit.code),
-        "3.12": min(12 + len(unit.code), period.month + rng.randint(0, 2)),
+        "3.12": min(12 + len(unit.code), period.month + len(unit.code) % 3),
         "4.1": rng.randint(3, 10),
         "4.2": 10,
         "4.3": dossiers,
@@ -77,11 +83,15 @@ def _month_figures(cat: Catalogue, unit: Unit, period: Period) -> dict[str, int]
         "6.1": rng.randint(0, 1),
         "6.2": proposals,
         "6.3": 0,
-        "6.4": rng.randint(0, 3) * period.month // 6,
-        "6.5": 0,
+        "6.4": awards,
+        "6.5": awards // 2,
         "7.1": rng.randint(0, 2),
         "7.2": rng.randint(0, 1),
     }
+
+
+#: Year-to-date figures that are a state at the end of the month, not a sum of monthly figures.
+SNAPSHOT_YTD = frozenset({"1.4", "1.5", "1.6", "1.7", "3.11", "3.12"})
 
 
 def sample_figures(cat: Catalogue, unit: Unit, period: Period) -> dict[tuple[str, str], Any]:
@@ -93,10 +103,8 @@ def sample_figures(cat: Catalogue, unit: Unit, period: Period) -> dict[tuple[str
     for ind in cat.indicators:
         for col in ind.periods:
             if ind.kind == "count":
-                if col == "month" or ind.code in ("1.4", "3.11", "3.12", "6.4", "6.5"):
+                if col == "month" or ind.code in SNAPSHOT_YTD:
                     value = this.get(ind.code, 0)
-                    if col == "ytd" and ind.code == "6.5":
-                        value = this.get("6.4", 0) // 2
                 else:
                     value = sum(m.get(ind.code, 0) for m in months)
                 out[(ind.code, col)] = value

@@ -1,0 +1,645 @@
+"""Consolidation: new files from an inbox into the ledger, and the ledger into one period's tables.
+
+:func:`consolidate` is the batch: hash every file in the inbox, validate only those whose bytes the ledger does not
+know, record them in one transaction (see :mod:`thidua.ledger` for the current-file policy), then build the period's
+:class:`~thidua.model.PeriodData` with :func:`load_period` and write the master sheets (:mod:`thidua.master`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import concurrent.futures.process
+import contextlib
+import datetime as dt
+import gc
+import hashlib
+import pickle
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .catalogue import Catalogue
+from .errors import ThiDuaError
+from .findings import FileResult, Finding
+from .ledger import (
+    CURRENT,
+    DEFAULT_NAME,
+    REJECTED,
+    Ledger,
+    LedgerHistory,
+    Received,
+    RecordSummary,
+    decode_value,
+    finding_from_row,
+    open_ledger,
+)
+from .model import (
+    ASSESSMENT_COLUMNS,
+    ATTAINMENT_COLUMNS,
+    LATE,
+    MISSING,
+    ON_TIME,
+    STATUS_COLUMNS,
+    VALUE_COLUMNS,
+    PeriodData,
+)
+from .model import REJECTED as STATUS_REJECTED
+from .period import Period
+from .reader import NAME_RE
+from .rules import whole_column
+
+#: Files in the inbox that are looked at (anything else, e.g. a PDF, is ignored). Legacy and OpenDocument files are
+#: included so that the unit is told why they cannot be used.
+SUFFIXES = {".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlsb", ".ods"}
+ASSESSMENT_MET = "Đạt"
+RECORD_CHUNK = 64
+MISSING_REASON = "Chưa nhận được báo cáo."
+POOL_ERRORS = (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError, ImportError, AttributeError,
+               TypeError, pickle.PicklingError)
+DUPLICATE = "E-ID-DUPLICATE"
+
+#: ``validator(paths, catalogue, history=…, progress=…, workers=…)`` -> FileResults in any iterable, e.g.
+#: :func:`check_files` (the default) or :func:`thidua.validate.validate_paths`.
+Validator = Callable[..., Iterable[FileResult]]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The inbox
+
+
+def inbox_files(inbox: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
+    """The workbooks directly inside ``inbox`` (not its subfolders), without Excel's ``~$`` owner files, hidden or
+    temporary files, and the paths in ``exclude`` (the master and the ledger when they sit in the inbox)."""
+    skip = {p.resolve() for p in exclude}
+    found = []
+    for path in inbox.iterdir():
+        name = path.name
+        if name.startswith(("~$", ".")) or path.suffix.lower() not in SUFFIXES or not path.is_file():
+            continue
+        if path.resolve() in skip:
+            continue
+        found.append(path)
+    return sorted(found, key=lambda p: p.name)
+
+
+@dataclass
+class _Seen:
+    path: Path
+    sha256: str
+    size: int
+    mtime: float
+
+
+def _hash(path: Path) -> _Seen | None:
+    try:
+        st = path.stat()
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return _Seen(path, hashlib.sha256(data).hexdigest(), st.st_size, st.st_mtime)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The batch
+
+
+@dataclass
+class ConsolidationResult:
+    """What one :func:`consolidate` run saw, changed and wrote."""
+
+    period: Period
+    inbox: Path
+    ledger: Path
+    seen: int = 0
+    new: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files that could not even be read to be hashed
+    summary: RecordSummary = field(default_factory=RecordSummary)
+    data: PeriodData | None = None
+    master: Path | None = None
+    backup: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for the benchmark
+
+    def counts(self) -> dict[str, int]:
+        """Submission status of the period: units by status."""
+        counts = {ON_TIME: 0, LATE: 0, MISSING: 0, STATUS_REJECTED: 0}
+        if self.data is not None and not self.data.status.empty:
+            month = self.data.status[self.data.status["period"] == str(self.period)]
+            for status, n in month["status"].value_counts().items():
+                counts[status] = int(n)
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "period": str(self.period),
+            "inbox": str(self.inbox),
+            "files": {
+                "seen": self.seen,
+                "new": len(s.new),
+                "skipped": len(self.skipped),
+                "current": len(s.current),
+                "rejected": len(s.rejected),
+                "older": len(s.older),
+                "unreadable": len(self.unreadable),
+            },
+            "new_files": [
+                {"file": f["file_name"], "unit": f["unit"], "period": f["period"], "status": _status_of(s, f["id"]),
+                 "errors": f["errors"], "warnings": f["warnings"]}
+                for f in s.new
+            ],
+            "rejected": [{"file": f["file_name"], "unit": f["unit"], "reason": f["reason"]} for f in s.rejected],
+            "unreadable": self.unreadable,
+            "replacements": [
+                {k: r[k] for k in ("unit", "period", "old_file", "new_file", "reason")} for r in s.replacements
+            ],
+            "status": self.counts(),
+            "outputs": {
+                "ledger": str(self.ledger),
+                "master": str(self.master) if self.master else None,
+                "backup": str(self.backup) if self.backup else None,
+            },
+        }
+
+
+def _status_of(summary: RecordSummary, file_id: int) -> str:
+    for name in ("current", "rejected", "older"):
+        if any(f["id"] == file_id for f in getattr(summary, name)):
+            return name
+    return "?"
+
+
+def default_ledger(inbox: Path) -> Path:
+    return Path(inbox).resolve().parent / DEFAULT_NAME
+
+
+def default_master(inbox: Path, period: Period) -> Path:
+    return Path(inbox).resolve().parent / f"tong-hop-{period}.xlsx"
+
+
+def consolidate(
+    inbox: Path | str,
+    period: Period | str,
+    catalogue: Catalogue,
+    *,
+    ledger: Path | str | None = None,
+    out: Path | str | None = None,
+    workbook: Path | str | None = None,
+    write: bool = True,
+    workers: int | None = None,
+    progress: Callable[..., Any] | None = None,
+    validator: Validator | None = None,
+) -> ConsolidationResult:
+    """Record what is new in ``inbox``, then write the master of ``period``.
+
+    ``out`` (a new .xlsx, default ``tong-hop-<period>.xlsx`` beside the inbox) or ``workbook`` (an existing .xlsm whose
+    master sheets are replaced) is checked first: if it is open in Excel or read-only, nothing at all is written.
+    ``write=False`` updates the ledger and returns the tables without writing a workbook.
+    """
+    from .master import write_master
+    from .sink import OpenpyxlSink, check_target
+
+    period = period if isinstance(period, Period) else Period.parse(str(period))
+    inbox = Path(inbox)
+    if not inbox.is_dir():
+        raise ThiDuaError(f"Không tìm thấy thư mục nhận báo cáo “{inbox}”.")
+    ledger_path = Path(ledger) if ledger else default_ledger(inbox)
+    if out is not None and workbook is not None:
+        raise ThiDuaError("Chỉ dùng một trong hai: --out (tệp tổng hợp mới) hoặc --workbook (sổ .xlsm có sẵn).")
+    target: Path | None = None
+    if write:
+        target = Path(workbook) if workbook is not None else Path(out) if out is not None \
+            else default_master(inbox, period)
+        check_target(target, must_exist=workbook is not None)
+    result = ConsolidationResult(period=period, inbox=inbox, ledger=ledger_path)
+    validate_paths = validator or check_files
+
+    clock = _Clock(result.timings)
+    with _no_gc(), Ledger(ledger_path) as led:
+        exclude = tuple(p for p in (ledger_path, target) if p is not None)
+        seen = []
+        for path in inbox_files(inbox, exclude):
+            item = _hash(path)
+            if item is None:
+                result.unreadable.append(path.name)
+            else:
+                seen.append(item)
+        result.seen = len(seen) + len(result.unreadable)
+        with led.transaction():
+            known = led.known_hashes(s.sha256 for s in seen)
+            fresh: dict[str, _Seen] = {}
+            for s in seen:
+                if s.sha256 in known or s.sha256 in fresh:
+                    result.skipped.append(s.path.name)
+                else:
+                    fresh[s.sha256] = s
+            clock("hash")
+            summary = result.summary
+
+            def record(chunk: list[Received]) -> None:
+                led.record(chunk, inbox=inbox.resolve(), period=str(period), summary=summary)
+
+            _validate(list(fresh.values()), catalogue, led, validate_paths, workers, progress, record,
+                      f"{period.year:04d}")
+            clock("validate_record")
+        clock("commit")
+        result.new = result.summary.new
+        result.data = load_period(led, period, catalogue)
+        clock("load")
+        if target is not None:
+            sink = OpenpyxlSink(target, keep_vba=workbook is not None)
+            write_master(result.data, catalogue, sink)
+            clock("tables")
+            result.backup = sink.save()
+            clock("save")
+            result.master = target
+    return result
+
+
+class _Clock:
+    def __init__(self, into: dict[str, float]):
+        self.into, self.last = into, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.into[stage] = now - self.last
+        self.last = now
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """No cyclic garbage collection during a batch: it builds hundreds of thousands of small objects that live until
+    the end, and the collector, scanning them again and again, would cost about a fifth of the run. Reference
+    counting still frees everything as usual; the collector is back on afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _validate_one(path: Path) -> FileResult:
+    return _worker["validate_file"](path, _worker["catalogue"], None, _worker["history"])
+
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(catalogue: Catalogue, history: Any) -> None:
+    from .validate import validate_file
+
+    _worker.update(catalogue=catalogue, history=history, validate_file=validate_file)
+
+
+def check_files(paths, catalogue, period=None, history=None, progress=None, workers=None) -> Iterator[FileResult]:
+    """``validate_file`` on each path, in order, yielding each result as soon as it is ready.
+
+    From :data:`thidua.validate.POOL_THRESHOLD` files on (or with ``workers`` ≥ 2) the files are read *and checked* in
+    a small process pool, so the checks run in parallel too, and the caller records results while the pool works.
+    Checks across the files of a batch are not run: the only one (several files of one unit and period) is the
+    ledger's business, whose policy decides which file counts.
+    """
+    from .validate import POOL_THRESHOLD, POOL_WORKERS, validate_file
+
+    files = list(paths)
+    if workers is None:
+        workers = POOL_WORKERS if len(files) >= POOL_THRESHOLD else 1
+    done = 0
+    if workers >= 2 and len(files) > 1:
+        pool = None
+        try:
+            pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(catalogue, history))
+            results = pool.map(_validate_one, files, chunksize=16)
+        except POOL_ERRORS:
+            results = iter(())
+        try:
+            while True:
+                try:
+                    res = next(results)
+                except StopIteration:
+                    break
+                except POOL_ERRORS:  # a worker died: check the rest here, one by one
+                    break
+                done += 1
+                if progress:
+                    progress(res.path)
+                yield res  # outside the try: an error of the caller is never taken for a pool failure
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+    for path in files[done:]:
+        res = validate_file(path, catalogue, period, history)
+        if progress:
+            progress(path)
+        yield res
+
+
+def _validate(
+    fresh: list[_Seen],
+    catalogue: Catalogue,
+    led: Ledger,
+    validate_paths: Validator,
+    workers: int | None,
+    progress: Callable[..., Any] | None,
+    record: Callable[[list[Received]], Any],
+    run_year: str,
+) -> None:
+    """Validate new files and record them in chunks as results come in, earlier months first, so that a later
+    month's year-to-date checks see the earlier months received in the same run (the history overlay)."""
+    if not fresh:
+        return
+    history = LedgerHistory(str(led.path))
+    groups: dict[str, list[_Seen]] = {}
+    units: set[str] = set()
+    for s in fresh:
+        m = NAME_RE.match(s.path.name)
+        groups.setdefault(m.group(1) if m else "9999-99", []).append(s)
+        if m:
+            units.add(m.group(2).upper())
+        else:  # a file named otherwise: its unit is known only once read
+            units.update(u.code for u in catalogue.units)
+    years = {key[:4] for key in groups if key != "9999-99"} | {str(catalogue.year), run_year}
+    history.preload(led.db, units, years)  # the workers get the history with them and never open the ledger
+    by_path = {str(s.path): s for s in fresh}
+    keys = sorted(groups)
+    for n, key in enumerate(keys):
+        chunk: list[Received] = []
+        for res in validate_paths([s.path for s in groups[key]], catalogue, history=history, progress=progress,
+                                  workers=workers):
+            # Several files of one unit and period are the ledger's business (the newest valid one is current), not
+            # an error of each file: the batch check for duplicates would otherwise reject them all, for good.
+            res.findings = [f for f in res.findings if f.code != DUPLICATE]
+            seen = by_path[str(res.path)]
+            sub = res.submission
+            sha = getattr(sub, "sha256", "") or seen.sha256
+            if sha != seen.sha256:  # the file changed between hashing and reading: record what was read
+                chunk.append(Received(res, sha, sub.size, sub.mtime))
+            else:
+                chunk.append(Received(res, seen.sha256, seen.size, seen.mtime))
+            if n + 1 < len(keys) and res.valid and res.unit and res.period and sub is not None:
+                for code, entry in sub.indicators.items():
+                    cell = entry.ytd
+                    if cell is not None and isinstance(cell.value, int) and not isinstance(cell.value, bool):
+                        history.add(res.unit, res.period, code, cell.value)
+            if len(chunk) >= RECORD_CHUNK:
+                record(chunk)
+                chunk = []
+        record(chunk)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The ledger -> one period's tables
+
+
+def load_period(ledger: Ledger | Path | str, period: Period | str, catalogue: Catalogue) -> PeriodData:
+    """The consolidated tables of ``period`` from the ledger (see :class:`thidua.model.PeriodData`)."""
+    period = period if isinstance(period, Period) else Period.parse(str(period))
+    led, opened = open_ledger(ledger)
+    try:
+        return _load_period(led, period, catalogue)
+    finally:
+        if opened:
+            led.close()
+
+
+def _cell_rows(led: Ledger, period: Period) -> list[tuple]:
+    return led.db.execute(
+        """SELECT v.unit, v.code, v."column", v.value, v.type, v.raw, v.cell, f.file_name
+           FROM current c JOIN files f ON f.id = c.file_id JOIN file_values v ON v.file_id = c.file_id
+           WHERE c.period = ?""",
+        (str(period),),
+    ).fetchall()
+
+
+def _units(catalogue: Catalogue, extra: set[str]) -> list[str]:
+    codes = [u.code for u in catalogue.units]
+    known = set(codes)
+    return codes + sorted(u for u in extra if u and u not in known)
+
+
+def _load_period(led: Ledger, period: Period, catalogue: Catalogue) -> PeriodData:
+    rows = _cell_rows(led, period)
+    files = _year_files(led, period)
+    units = _units(catalogue, {r[0] for r in rows} | {f["unit"] for f in files if f["unit"]})
+    values, assessments = _tables(rows, units, catalogue)
+    status = _status(files, units, period, catalogue)
+    month_status = {r.unit: r.status for r in status[status["period"] == str(period)].itertuples()}
+    attainment = attainment_table(values, assessments, units, catalogue, month_status)
+    prev = period.previous()
+    prev_rows = _cell_rows(led, prev)
+    if prev_rows:
+        prev_values, prev_assessments = _tables(prev_rows, units, catalogue)
+        previous = attainment_table(prev_values, prev_assessments, units, catalogue, {})
+    else:
+        previous = pd.DataFrame(columns=ATTAINMENT_COLUMNS)
+    return PeriodData(
+        period=period,
+        units=units,
+        values=values,
+        assessments=assessments,
+        attainment=attainment,
+        status=status,
+        previous=previous,
+        findings=_findings(led, period, files),
+    )
+
+
+def _frame(records: list[tuple], columns: list[str]) -> pd.DataFrame:
+    """A table of Python objects as they are: no inference of string or number dtypes, None stays None."""
+    return pd.DataFrame(records if records else None, columns=columns, dtype=object)
+
+
+def _tables(rows: list[tuple], units: list[str], catalogue: Catalogue) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``values`` and ``assessments`` from the ledger's cells of the current files, in catalogue order."""
+    unit_rank = {u: i for i, u in enumerate(units)}
+    code_rank = {ind.code: i for i, ind in enumerate(catalogue.indicators)}
+    col_rank = {"month": 0, "ytd": 1, "note": 2}
+    value_records = []
+    target_cells: dict[tuple[str, int], dict[str, Any]] = {}
+    for unit, code, column, text, kind, raw, cell, file_name in rows:
+        if code.startswith("T"):
+            number = int(code[1:])
+            entry = target_cells.setdefault((unit, number), {"unit": unit, "target": number, "assessment": None,
+                                                             "explanation": None, "cell": None, "file": file_name})
+            entry[column] = decode_value(text, kind)
+            if column == "assessment":
+                entry["cell"] = cell
+        elif code in code_rank:
+            value_records.append((unit, code, column, decode_value(text, kind), raw, cell, file_name))
+    value_records.sort(key=lambda r: (unit_rank.get(r[0], 1 << 30), code_rank[r[1]], col_rank.get(r[2], 9)))
+    values = _frame(value_records, VALUE_COLUMNS)
+    targets = sorted(target_cells.values(), key=lambda e: (unit_rank.get(e["unit"], 1 << 30), e["target"]))
+    assessments = _frame([tuple(e[c] for c in ASSESSMENT_COLUMNS) for e in targets], ASSESSMENT_COLUMNS)
+    return values, assessments
+
+
+def _year_files(led: Ledger, period: Period) -> list[dict[str, Any]]:
+    """Files of January..period of the year that count for the status grid and the findings (current and rejected
+    ones; files of an unknown period received in a run for this period too)."""
+    cur = led.db.execute(
+        """SELECT f.id, f.unit, COALESCE(f.period, CASE WHEN b.period = ? THEN b.period END) AS period,
+                  f.file_name, f.mtime, f.status, f.reason, f.errors
+           FROM files f JOIN batches b ON b.id = f.batch_id
+           WHERE f.status IN (?, ?)
+             AND ((f.period >= ? AND f.period <= ?) OR (f.period IS NULL AND b.period = ?))
+           ORDER BY f.id""",
+        (str(period), CURRENT, REJECTED, f"{period.year:04d}-01", str(period), str(period)),
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur]
+
+
+def _newer(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """File ``a`` is newer than file ``b``: later mtime, then later received."""
+    return (a["mtime"], a["id"]) > (b["mtime"], b["id"])
+
+
+def _fmt_date(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def _status(files: list[dict[str, Any]], units: list[str], period: Period, catalogue: Catalogue) -> pd.DataFrame:
+    """One row per unit × month from January to ``period``.
+
+    The "received" time is the file's modification time (mtime) as it sits in the inbox: the ledger's own
+    ``received_at`` is when the secretary happened to run the tool, which may be days after the unit sent the file;
+    the mtime is when the unit last saved it (an e-mail client saving an attachment may set it to the save time, so
+    the secretary should save attachments promptly).
+    """
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    rejected: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in files:
+        key = (f["unit"], f["period"])
+        if f["status"] == CURRENT:
+            current[key] = f
+        elif key not in rejected or _newer(f, rejected[key]):
+            rejected[key] = f
+    records = []
+    months = [(month, str(month)) for month in period.months_of_year()]
+    deadlines = {text: catalogue.organisation(m.first_day).deadline(m.year, m.month) for m, text in months}
+    for unit in units:
+        for _month, text in months:
+            key = (unit, text)
+            cur, rej = current.get(key), rejected.get(key)
+            if rej is not None and (cur is None or _newer(rej, cur)):
+                reason = rej["reason"] or "Bị trả lại"
+                if cur is not None:
+                    reason += f" Đang dùng tệp trước đó: {cur['file_name']}."
+                when = dt.datetime.fromtimestamp(rej["mtime"])
+                records.append((unit, text, STATUS_REJECTED, when, rej["file_name"], reason))
+            elif cur is not None:
+                when = dt.datetime.fromtimestamp(cur["mtime"])
+                deadline = deadlines[text]
+                if when.date() <= deadline:
+                    records.append((unit, text, ON_TIME, when, cur["file_name"], None))
+                else:
+                    late = f"Nộp ngày {_fmt_date(when.date())}, sau hạn {_fmt_date(deadline)}."
+                    records.append((unit, text, LATE, when, cur["file_name"], late))
+            else:
+                records.append((unit, text, MISSING, None, None, MISSING_REASON))
+    return _frame(records, STATUS_COLUMNS)
+
+
+def _findings(led: Ledger, period: Period, files: list[dict[str, Any]]) -> list[Finding]:
+    """Findings of the period's current files and of rejected files still outstanding (newer than the current file
+    of their unit, or with no current file)."""
+    month = [f for f in files if f["period"] == str(period)]
+    current = {f["unit"]: f for f in month if f["status"] == CURRENT}
+    wanted = []
+    for f in month:
+        cur = current.get(f["unit"]) if f["unit"] else None
+        if f["status"] == CURRENT or cur is None or _newer(f, cur):
+            wanted.append(f)
+    names = {f["id"]: f["file_name"] for f in wanted}
+    out: list[Finding] = []
+    for start in range(0, len(wanted), 500):
+        ids = [f["id"] for f in wanted[start:start + 500]]
+        marks = ",".join("?" * len(ids))
+        rows = led.db.execute(
+            f"""SELECT file_id, code, severity, message, sheet, cell, indicator, value, value_type
+                FROM findings WHERE file_id IN ({marks}) ORDER BY file_id, seq""",
+            ids,
+        )
+        out.extend(finding_from_row(names[r[0]], r[1:]) for r in rows)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Attainment
+
+
+def _target_rules(catalogue: Catalogue) -> dict[int, list[tuple[Any, str, str | None, str | None]]]:
+    """Per target: (indicator, column, whole code, whole column) for every indicator with a "target" rule. The
+    indicator's first figure is judged (the month's where it has one), as the validator does."""
+    rules: dict[int, list[tuple[Any, str, str | None, str | None]]] = {}
+    for target in catalogue.targets:
+        found = []
+        for ind in target.indicators:
+            if ind.target is None:
+                continue
+            col = ind.periods[0]
+            whole = ind.rules.get("numerator_of") if ind.target == "100%" else None
+            wcol = whole_column(ind, col, catalogue.indicator(whole)) if whole else None
+            found.append((ind, col, whole, wcol))
+        rules[target.number] = found
+    return rules
+
+
+def _fmt(value: Any) -> str:
+    return _fmt_date(value) if isinstance(value, dt.date) else str(value)
+
+
+def attainment_table(
+    values: pd.DataFrame,
+    assessments: pd.DataFrame,
+    units: list[str],
+    catalogue: Catalogue,
+    status: dict[str, str],
+) -> pd.DataFrame:
+    """One row per unit × target: met when every "target" rule of the target's indicators is met (0/0 counts as met)
+    and the unit assessed itself "Đạt"; ``reason`` says why not, in Vietnamese."""
+    keys = zip(values["unit"].tolist(), values["code"].tolist(), values["column"].tolist(), strict=True)
+    cells = dict(zip(keys, values["value"].tolist(), strict=True))
+    assess = {(r.unit, r.target): (r.assessment, r.explanation) for r in assessments.itertuples()}
+    with_file = set(values["unit"]) | set(assessments["unit"])
+    rules = _target_rules(catalogue)
+    records = []
+    for unit in units:
+        for target in catalogue.targets:
+            number = target.number
+            if unit not in with_file:
+                why = ("Báo cáo bị trả lại, chưa có báo cáo hợp lệ." if status.get(unit) == STATUS_REJECTED
+                       else "Chưa nộp báo cáo.")
+                records.append((unit, number, False, why))
+                continue
+            reasons = []
+            for ind, col, whole, wcol in rules[number]:
+                value = cells.get((unit, ind.code, col))
+                if ind.target == "100%":
+                    total = cells.get((unit, whole, wcol))
+                    if value is None or total is None or wcol is None:
+                        reasons.append(f"Chỉ tiêu {ind.code}: thiếu số liệu để tính tỷ lệ.")
+                    elif value != total:
+                        reasons.append(f"Chỉ tiêu {ind.code}: {_fmt(value)}/{_fmt(total)}, chưa đạt 100%.")
+                elif ind.target == 0:
+                    if value is None:
+                        reasons.append(f"Chỉ tiêu {ind.code}: thiếu số liệu.")
+                    elif value != 0:
+                        reasons.append(f"Chỉ tiêu {ind.code}: {_fmt(value)} (mục tiêu là 0).")
+                elif value != ind.target:
+                    shown = "trống" if value is None else f"“{_fmt(value)}”"
+                    reasons.append(f"Chỉ tiêu {ind.code}: {shown} (mục tiêu là “{ind.target}”).")
+            assessment, explanation = assess.get((unit, number), (None, None))
+            if assessment is None:
+                reasons.append("Chưa tự đánh giá.")
+            elif assessment != ASSESSMENT_MET:
+                reasons.append(f"Tự đánh giá “{assessment}”" + (f": {explanation}" if explanation else "."))
+            records.append((unit, number, not reasons, " ".join(reasons) or None))
+    table = _frame(records, ATTAINMENT_COLUMNS)
+    return table.astype({"target": int, "met": bool}) if len(table) else table

@@ -1,0 +1,512 @@
+"""The Excel bridge: the functions the buttons of ``ThiDua2024.xlsm`` run.
+
+Each button's macro is one line, ``RunPython "import thidua.excel as x; x.consolidate()"``. Each entry point here reads
+its settings from the caller workbook (by the workbook-level names ``TD_Inbox``, ``TD_Period``, … of the control
+sheet, never by position), calls the same library function as the command line, writes the results back (one bulk
+write per table) and leaves a Vietnamese message in the status cell ``TD_Status``. Expected problems (a missing
+folder, an invalid period, nothing to consolidate, a locked file) become a clear message in the status cell and a
+message box, never a traceback; an unexpected error says where its details were logged.
+
+The workbook is reached through a small interface, :class:`WorkbookInterface`, with two implementations:
+
+- :class:`LiveBook` over xlwings, for the buttons (``xw.Book.caller()``);
+- :class:`FileBook` over a file (openpyxl ``keep_vba=True`` through :class:`thidua.sink.OpenpyxlSink`), for tests
+  and for running an action without Excel: :func:`run` (``thidua.excel.run("consolidate", "ThiDua2024.xlsm")``), or
+  ``with bound(path): ...`` around any code that calls the entry points.
+
+From plain Python with Excel (xlwings' convention)::
+
+    python -m thidua.excel consolidate ThiDua2024.xlsm          # xw.Book(...).set_mock_caller(); consolidate()
+    python -m thidua.excel --file consolidate ThiDua2024.xlsm   # the same action on the file, no Excel needed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from .catalogue import Catalogue, default_catalogue, load_catalogue
+from .errors import ThiDuaError
+from .period import Period
+from .workbook import KIND_SO_KET, KIND_TONG_KET, SETTINGS, SHEET_CONTROL, SHEET_FINDINGS, STATUS_NAME
+
+LABELS = {s.name: s.label for s in SETTINGS}
+LOG_FILE = Path(tempfile.gettempdir()) / "thidua-excel.log"
+FORMS_DIR, RETURNS_DIR, REPORTS_DIR = "bieu", "tra-lai", "bao-cao"
+TITLE = "ThiDua 2024"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The workbook interface and its two implementations
+
+
+class WorkbookInterface(Protocol):
+    """What the entry points need from the caller workbook."""
+
+    sink: Any  # a thidua.sink.SheetSink writing into this workbook (for thidua.master.write_master)
+
+    def read_setting(self, name: str) -> Any: ...
+
+    def write_status(self, text: str) -> None: ...
+
+    def write_table(self, sheet: str, header: list[str], rows: list[list[Any]], **options: Any) -> None: ...
+
+    def alert(self, text: str) -> None: ...
+
+    def open_folder(self, path: Path) -> None: ...
+
+    def folder(self) -> Path | None: ...
+
+    def save(self) -> None: ...
+
+
+class MissingSetting(ThiDuaError):
+    """The workbook has no cell of that name (an older or edited workbook)."""
+
+
+def _missing_name(name: str) -> ThiDuaError:
+    return MissingSetting(f"Bảng tính thiếu ô thiết lập “{LABELS.get(name, name)}” (tên {name}). Hãy dùng bản "
+                       "ThiDua2024.xlsm mới nhất.")
+
+
+class LiveBook:
+    """The workbook open in Excel, through xlwings."""
+
+    def __init__(self, book: Any):
+        from .xlsink import XlwingsSink
+
+        self.book = book
+        self.sink = XlwingsSink(book)
+
+    def _range(self, name: str) -> Any:
+        try:
+            return self.book.names[name].refers_to_range
+        except Exception:
+            raise _missing_name(name) from None
+
+    def read_setting(self, name: str) -> Any:
+        return self._range(name).value
+
+    def write_status(self, text: str) -> None:
+        self._range(STATUS_NAME).value = "'" + text
+
+    def write_table(self, sheet: str, header: list[str], rows: list[list[Any]], **options: Any) -> None:
+        self.sink.write_table(sheet, header, rows, **options)
+
+    def alert(self, text: str) -> None:
+        with contextlib.suppress(Exception):  # no message box on some platforms: the status cell says it anyway
+            self.book.app.alert(text, title=TITLE, mode="critical")
+
+    def open_folder(self, path: Path) -> None:
+        open_in_file_manager(path)
+
+    def folder(self) -> Path | None:
+        """The workbook's folder; None when it is not known (OneDrive/SharePoint reports a web address, which xlwings
+        maps to the synced folder when it can and fails otherwise)."""
+        try:
+            full = str(self.book.fullname)
+        except Exception:
+            return None
+        return Path(full).parent if full and "://" not in full else None
+
+    def save(self) -> None:
+        """The secretary saves the open workbook herself."""
+
+
+class FileBook:
+    """A macro workbook file: read and written with openpyxl ``keep_vba=True`` (through OpenpyxlSink, the same writer
+    as ``thidua consolidate --workbook``). Nothing is shown: alerts and opened folders are recorded."""
+
+    def __init__(self, path: Path | str):
+        from .sink import OpenpyxlSink
+
+        self.path = Path(path)
+        self.sink = OpenpyxlSink(self.path, keep_vba=True)
+        self.wb = self.sink.wb
+        self.alerts: list[str] = []
+        self.opened: list[Path] = []
+
+    def _cell(self, name: str) -> Any:
+        defined = self.wb.defined_names.get(name)
+        if defined is None:
+            raise _missing_name(name)
+        for sheet, ref in defined.destinations:
+            return self.wb[sheet][ref.replace("$", "").split(":")[0]]
+        raise _missing_name(name)
+
+    def read_setting(self, name: str) -> Any:
+        return self._cell(name).value
+
+    def write_status(self, text: str) -> None:
+        cell = self._cell(STATUS_NAME)
+        cell.value = text
+        cell.data_type = "s"  # text, even when it starts with "="
+
+    def write_table(self, sheet: str, header: list[str], rows: list[list[Any]], **options: Any) -> None:
+        self.sink.write_table(sheet, header, rows, **options)
+
+    def alert(self, text: str) -> None:
+        self.alerts.append(text)
+
+    def open_folder(self, path: Path) -> None:
+        self.opened.append(path)
+
+    def folder(self) -> Path | None:
+        return self.path.resolve().parent
+
+    def save(self) -> None:
+        self.sink.save()  # the sink keeps each replaced sheet's VBA code name
+
+
+def open_in_file_manager(path: Path) -> None:
+    """Show a folder in the file manager of this computer."""
+    if sys.platform == "win32":
+        os.startfile(path)  # type: ignore[attr-defined]
+        return
+    opener = "open" if sys.platform == "darwin" else "xdg-open"
+    try:
+        subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        raise ThiDuaError(f"Không mở được thư mục trên máy này; thư mục kết quả là “{path}”.") from None
+
+
+_BOUND: list[WorkbookInterface] = []
+
+
+@contextlib.contextmanager
+def bound(workbook: WorkbookInterface | Path | str) -> Iterator[WorkbookInterface]:
+    """Make the entry points use ``workbook`` (a :class:`FileBook` for a path) instead of ``xw.Book.caller()``;
+    a FileBook is saved when the block ends."""
+    book = workbook if not isinstance(workbook, (str, Path)) else FileBook(workbook)
+    _BOUND.append(book)
+    try:
+        yield book
+    finally:
+        _BOUND.remove(book)
+        if isinstance(workbook, (str, Path)):
+            book.save()
+
+
+def caller() -> WorkbookInterface:
+    """The workbook whose button was pressed: the bound one, else ``xw.Book.caller()``."""
+    if _BOUND:
+        return _BOUND[-1]
+    import xlwings as xw
+
+    return LiveBook(xw.Book.caller())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Settings
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return unicodedata.normalize("NFC", str(value)).strip().strip('"').strip()
+
+
+@dataclass
+class Settings:
+    """The control sheet's settings, read on demand, each refused with a message naming its cell."""
+
+    book: WorkbookInterface
+    _catalogue: Catalogue | None = field(default=None, repr=False)
+
+    def problem(self, name: str, problem: str) -> ThiDuaError:
+        return ThiDuaError(f"Ô “{LABELS[name]}” trên trang “{SHEET_CONTROL}”: {problem}")
+
+    def period(self) -> Period:
+        value = self.book.read_setting("TD_Period")
+        if isinstance(value, (dt.date, dt.datetime)):  # Excel turned "2024-09" into a date
+            return Period(value.year, value.month)
+        text = _text(value)
+        if not text:
+            raise self.problem("TD_Period", "chưa nhập kỳ báo cáo (dạng NNNN-TT, ví dụ 2024-09).")
+        try:
+            return Period.parse(text)
+        except ThiDuaError as exc:
+            raise self.problem("TD_Period", exc.message) from None
+
+    def kind(self) -> str:
+        from .report_text import SO_KET, TONG_KET
+
+        text = _text(self.book.read_setting("TD_Kind")).casefold()
+        kinds = {KIND_SO_KET: SO_KET, KIND_TONG_KET: TONG_KET, SO_KET: SO_KET, TONG_KET: TONG_KET}
+        if text not in kinds:
+            raise self.problem("TD_Kind", f"chỉ chọn “{KIND_SO_KET}” hoặc “{KIND_TONG_KET}” (đang là “{text}”).")
+        return kinds[text]
+
+    def path(self, name: str, *, required: bool = True) -> Path | None:
+        try:
+            text = _text(self.book.read_setting(name))
+        except MissingSetting:
+            if required:
+                raise
+            text = ""
+        if not text:
+            if not required:
+                return None
+            raise self.problem(name, "chưa điền đường dẫn.")
+        path = Path(os.path.expandvars(os.path.expanduser(text)))
+        if not path.is_absolute():
+            base = self.book.folder()
+            if base is None:
+                raise self.problem(name, f"“{text}” là đường dẫn tương đối, nhưng bảng tính đang mở từ OneDrive/"
+                                          "SharePoint (địa chỉ web) nên không biết thư mục gốc. Hãy ghi đường dẫn "
+                                          "đầy đủ, ví dụ C:\\ThiDua\\hop-thu-den.")
+            path = base / path
+        return path
+
+    def folder(self, name: str) -> Path:
+        path = self.path(name)
+        assert path is not None
+        if not path.is_dir():
+            what = "không phải thư mục" if path.exists() else "không tìm thấy thư mục"
+            raise self.problem(name, f"{what} “{path}”.")
+        return path
+
+    def output(self) -> Path:
+        path = self.path("TD_Output")
+        assert path is not None
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self.problem("TD_Output", f"không tạo được thư mục “{path}” ({exc.strerror or exc}).") from None
+        return path
+
+    def ledger(self, *, must_exist: bool = False) -> Path:
+        path = self.path("TD_Ledger")
+        assert path is not None
+        if must_exist and not path.is_file():
+            raise self.problem("TD_Ledger", f"chưa có sổ cái “{path}”. Hãy bấm “Tổng hợp” trước.")
+        return path
+
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            units = self.path("TD_Units", required=False)
+            if units is not None and not units.is_file():
+                raise self.problem("TD_Units", f"không tìm thấy tệp danh sách đơn vị “{units}”.")
+            self._catalogue = load_catalogue(units=units) if units else default_catalogue()
+        return self._catalogue
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Entry points
+
+
+@dataclass
+class Outcome:
+    """What one button press did: its status message, and whether it succeeded."""
+
+    ok: bool
+    message: str
+
+
+def _oserror(exc: OSError) -> str:
+    where = f" “{exc.filename}”" if getattr(exc, "filename", None) else ""
+    return f"không đọc/ghi được tệp{where}: {exc.strerror or exc}. Nếu tệp đang mở (Excel, Word), hãy đóng rồi bấm lại."
+
+
+def _log_unexpected(action: str) -> Path | None:
+    try:
+        with open(LOG_FILE, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {dt.datetime.now():%Y-%m-%d %H:%M:%S} {action}\n{traceback.format_exc()}\n")
+        return LOG_FILE
+    except OSError:
+        return None
+
+
+def entry_point(busy: str) -> Callable[[Callable[[Settings], str]], Callable[[], Outcome]]:
+    """Wrap an action ``(settings) -> success message`` into a button entry point (see the module docstring)."""
+
+    def decorate(action: Callable[[Settings], str]) -> Callable[[], Outcome]:
+        @functools.wraps(action)
+        def entry() -> Outcome:
+            book = caller()
+            book.write_status(busy)
+            try:
+                outcome = Outcome(True, action(Settings(book)))
+            except ThiDuaError as exc:
+                outcome = Outcome(False, f"Lỗi: {exc.message}")
+            except OSError as exc:
+                outcome = Outcome(False, f"Lỗi: {_oserror(exc)}")
+            except Exception as exc:
+                logged = _log_unexpected(action.__name__)
+                where = f" Chi tiết đã ghi vào “{logged}”;" if logged else ""
+                outcome = Outcome(False, f"Lỗi không mong đợi ({type(exc).__name__}: {exc}).{where} hãy gửi cho "
+                                         "người hỗ trợ kỹ thuật.")
+            book.write_status(outcome.message)
+            if not outcome.ok:
+                book.alert(outcome.message)
+            return outcome
+
+        return entry
+
+    return decorate
+
+
+@entry_point("Đang tạo biểu…")
+def make_forms(cfg: Settings) -> str:
+    """Button “Tạo biểu cho đơn vị”: the period's blank forms of every unit (as ``thidua form``)."""
+    from .form import write_forms
+
+    cat, period = cfg.catalogue(), cfg.period()
+    out = cfg.output() / FORMS_DIR / str(period)
+    paths = write_forms(cat, period, out)
+    return f"Đã tạo {len(paths)} biểu báo cáo {period.label} trong “{out}”."
+
+
+def _inbox(cfg: Settings) -> tuple[Path, list[Path]]:
+    from .consolidate import inbox_files
+
+    inbox = cfg.folder("TD_Inbox")
+    here = cfg.book.folder()
+    if here is not None and here.resolve() == inbox.resolve():
+        raise cfg.problem("TD_Inbox", "hộp thư đến không được là thư mục chứa chính bảng tính này; hãy dùng một "
+                                       "thư mục riêng, ví dụ “hop-thu-den”.")
+    return inbox, inbox_files(inbox, exclude=tuple(p for p in (cfg.path("TD_Ledger"),) if p))
+
+
+def findings_sheet(results: list[Any], period: Period, cat: Catalogue) -> Any:
+    """The "Kết quả kiểm tra" table of a validation run, laid out exactly as the master's (same columns, options)."""
+    import pandas as pd
+
+    from .master import findings_table
+    from .model import STATUS_COLUMNS, PeriodData
+
+    findings = [replace(f, file=r.path.name) for r in results for f in r.findings]
+    files = pd.DataFrame([{"unit": r.unit, "period": r.period, "file": r.path.name} for r in results],
+                         columns=STATUS_COLUMNS)
+    return findings_table(PeriodData(period, [], status=files, findings=findings), cat)
+
+
+@entry_point("Đang kiểm tra các tệp trong hộp thư đến…")
+def validate_inbox(cfg: Settings) -> str:
+    """Button “Kiểm tra hộp thư đến”: check every file of the inbox (as ``thidua validate --return-dir``), list the
+    findings on "Kết quả kiểm tra" and write a return package for each file with findings. The ledger is not
+    changed (it is read for the year-to-date history when it exists)."""
+    from .ledger import LedgerHistory
+    from .validate import validate_report
+
+    cat, period = cfg.catalogue(), cfg.period()
+    inbox, files = _inbox(cfg)
+    if not files:
+        raise cfg.problem("TD_Inbox", f"thư mục “{inbox}” chưa có tệp biểu nào (.xlsx) để kiểm tra.")
+    ledger = cfg.ledger()
+    returns = cfg.output() / RETURNS_DIR / str(period)
+    history = LedgerHistory(str(ledger)) if ledger.is_file() else None  # read only: validation records nothing
+    report = validate_report(files, cat, period, history, return_dir=returns)
+    table = findings_sheet(report.results, period, cat)
+    cfg.book.write_table(table.sheet, table.header, table.rows, **table.options)
+    message = report.summary_line()
+    if report.return_packages:
+        message += f" Đã ghi {len(report.return_packages)} tệp trả lại vào “{returns}”."
+    return message + f" Chi tiết ở trang “{SHEET_FINDINGS}”."
+
+
+@entry_point("Đang tổng hợp…")
+def consolidate(cfg: Settings) -> str:
+    """Button “Tổng hợp”: validate what is new in the inbox, record it in the ledger and fill the master sheets of this
+    workbook (as ``thidua consolidate --workbook``: same library functions, same sheets, same content)."""
+    from .consolidate import consolidate as consolidate_inbox
+    from .master import write_master
+
+    cat, period = cfg.catalogue(), cfg.period()
+    inbox, files = _inbox(cfg)
+    ledger = cfg.ledger()
+    if not files and not ledger.is_file():
+        raise ThiDuaError(f"Chưa có gì để tổng hợp: hộp thư đến “{inbox}” chưa có tệp biểu nào và chưa có sổ cái "
+                          f"“{ledger.name}”.")
+    result = consolidate_inbox(inbox, period, cat, ledger=ledger, write=False)
+    data = result.data
+    if data is None or (data.values.empty and data.status.empty):
+        raise ThiDuaError(f"Chưa có gì để tổng hợp cho {period.label}.")
+    write_master(data, cat, cfg.book.sink)
+    counts = result.counts()
+    s = result.summary
+    return (f"Đã tổng hợp {period.label}: {len(s.new)} tệp mới ({len(s.current)} được dùng, {len(s.rejected)} bị trả "
+            f"lại), {len(result.skipped)} tệp đã có trong sổ cái. Đúng hạn {counts['on_time']}, trễ hạn "
+            f"{counts['late']}, chưa nộp {counts['missing']}, bị trả lại {counts['rejected']} đơn vị.")
+
+
+@entry_point("Đang viết báo cáo…")
+def write_report(cfg: Settings) -> str:
+    """Button “Viết báo cáo”: the sơ kết / tổng kết report (.docx) and its appendix (.xlsx) of the period, from the
+    ledger (as ``thidua report``)."""
+    from .consolidate import load_period
+    from .report import write_report as write_report_files
+    from .report_text import KIND_VI
+
+    cat, period, kind = cfg.catalogue(), cfg.period(), cfg.kind()
+    ledger = cfg.ledger(must_exist=True)
+    data = load_period(ledger, period, cat)
+    if data.values.empty:
+        raise ThiDuaError(f"Sổ cái chưa có số liệu của {period.label}: hãy bấm “Tổng hợp” trước khi viết báo cáo.")
+    out = cfg.output() / REPORTS_DIR
+    files = write_report_files(data, cat, kind, out)
+    message = (f"Đã viết báo cáo {KIND_VI[kind].lower()} {period.label}: “{files.docx.name}” và "
+               f"“{files.appendix.name}” trong “{out}”.")
+    return " ".join([message, *files.warnings])
+
+
+@entry_point("Đang mở thư mục kết quả…")
+def open_output(cfg: Settings) -> str:
+    """Button “Mở thư mục kết quả”."""
+    out = cfg.output()
+    cfg.book.open_folder(out)
+    return f"Đã mở thư mục kết quả “{out}”."
+
+
+ACTIONS: dict[str, Callable[[], Outcome]] = {
+    "make_forms": make_forms,
+    "validate_inbox": validate_inbox,
+    "consolidate": consolidate,
+    "write_report": write_report,
+    "open_output": open_output,
+}
+
+
+def run(action: str | Callable[[], Outcome], workbook: Path | str) -> Outcome:
+    """Run one button's action against a workbook file (no Excel): the file-based implementation of the interface,
+    the same action function. The workbook is saved afterwards (with its status message)."""
+    func = ACTIONS[action] if isinstance(action, str) else action
+    with bound(workbook):
+        return func()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m thidua.excel [--file] ACTION [WORKBOOK]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    file_mode = "--file" in args
+    args = [a for a in args if a != "--file"]
+    if not args or args[0] not in ACTIONS:
+        print(f"Cách dùng: python -m thidua.excel [--file] {{{','.join(ACTIONS)}}} [ThiDua2024.xlsm]")
+        return 2
+    workbook = args[1] if len(args) > 1 else "ThiDua2024.xlsm"
+    if file_mode:
+        outcome = run(args[0], workbook)
+    else:
+        import xlwings as xw
+
+        xw.Book(workbook).set_mock_caller()
+        outcome = ACTIONS[args[0]]()
+    print(outcome.message)
+    return 0 if outcome.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,597 @@
+"""The ledger: a durable SQLite record of every file received, its values, its findings and which file is current.
+
+One SQLite file (default ``thidua-ledger.sqlite`` beside the inbox). The schema is versioned with
+``PRAGMA user_version`` and upgraded by the :data:`MIGRATIONS` list (append a step, never edit one that shipped).
+The journal is the classic rollback journal (``journal_mode=DELETE``, which also works on the Windows file shares
+where the secretary keeps her folders, unlike WAL) with ``synchronous=FULL``; every write of one run is one
+``BEGIN IMMEDIATE … COMMIT`` transaction.
+
+Tables (schema version 1):
+
+- ``batches``: one row per run that recorded at least one new file (when, inbox, requested period, tool version).
+  A run that finds nothing new writes nothing at all, so running twice over the same folder changes nothing.
+- ``files``: every file ever received, keyed by its SHA-256 (a file whose bytes are already known is skipped before it
+  is read): path, file name, size, mtime, received_at, the unit and period it is for, the stamp's fields, the name's
+  unit and period, whether it is valid, its error/warning counts, ``status`` (:data:`CURRENT`, :data:`SUPERSEDED`,
+  :data:`REJECTED`, :data:`OLDER`) and ``reason`` (Vietnamese: why it is not or no longer current).
+- ``file_values``: the cells of each file (unit, period, code, column, value as text + its type, raw text, A1 cell).
+  Indicator columns are ``month``/``ytd``/``note`` (empty notes are not stored); targets are stored under code ``T<n>``
+  with columns ``assessment`` and ``explanation``.
+- ``findings``: the findings of each file, in order.
+- ``current``: per unit × period, the file whose values count.
+- ``replacements``: the log of every change of the current file (old file, new file, when, why).
+
+Policy (:meth:`Ledger.record`): the newest file (by mtime, then received order) without errors is current; a file with
+errors never becomes current (it is kept as rejected, with why); an older file never replaces a newer one; every
+replacement is logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ThiDuaError
+from .findings import ERROR, WARNING, FileResult, Finding
+
+DEFAULT_NAME = "thidua-ledger.sqlite"
+
+CURRENT, SUPERSEDED, REJECTED, OLDER = "current", "superseded", "rejected", "older"
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE batches (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        inbox TEXT NOT NULL,
+        period TEXT,
+        tool_version TEXT NOT NULL
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        batch_id INTEGER NOT NULL REFERENCES batches(id),
+        path TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        sha256 TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        received_at TEXT NOT NULL,
+        unit TEXT,
+        period TEXT,
+        name_unit TEXT,
+        name_period TEXT,
+        stamp_ok INTEGER NOT NULL DEFAULT 0,
+        stamp_template_id TEXT,
+        stamp_catalogue_id TEXT,
+        stamp_catalogue_version TEXT,
+        stamp_unit TEXT,
+        stamp_period TEXT,
+        valid INTEGER NOT NULL,
+        errors INTEGER NOT NULL DEFAULT 0,
+        warnings INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL CHECK (status IN ('current', 'superseded', 'rejected', 'older')),
+        reason TEXT
+    );
+    CREATE INDEX files_unit_period ON files (unit, period);
+    CREATE INDEX files_period ON files (period);
+    CREATE TABLE file_values (
+        file_id INTEGER NOT NULL REFERENCES files(id),
+        unit TEXT,
+        period TEXT,
+        code TEXT NOT NULL,
+        "column" TEXT NOT NULL,
+        value TEXT,
+        type TEXT,
+        raw TEXT NOT NULL DEFAULT '',
+        cell TEXT,
+        PRIMARY KEY (file_id, code, "column")
+    ) WITHOUT ROWID;
+    CREATE TABLE findings (
+        file_id INTEGER NOT NULL REFERENCES files(id),
+        seq INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        message TEXT NOT NULL,
+        sheet TEXT,
+        cell TEXT,
+        indicator TEXT,
+        value TEXT,
+        value_type TEXT,
+        PRIMARY KEY (file_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE current (
+        unit TEXT NOT NULL,
+        period TEXT NOT NULL,
+        file_id INTEGER NOT NULL REFERENCES files(id),
+        PRIMARY KEY (unit, period)
+    ) WITHOUT ROWID;
+    CREATE TABLE replacements (
+        id INTEGER PRIMARY KEY,
+        unit TEXT NOT NULL,
+        period TEXT NOT NULL,
+        old_file_id INTEGER NOT NULL REFERENCES files(id),
+        new_file_id INTEGER NOT NULL REFERENCES files(id),
+        replaced_at TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+TABLES = ("batches", "files", "file_values", "findings", "current", "replacements")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Typed values as text
+
+
+def encode_value(value: Any) -> tuple[str | None, str | None]:
+    """A typed value as ``(text, type)``; ``(None, None)`` for an empty value."""
+    kind = type(value)
+    if kind is int:
+        return str(value), "int"
+    if kind is str:
+        return value, "str"
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return ("1" if value else "0"), "bool"
+    if isinstance(value, int):
+        return str(value), "int"
+    if isinstance(value, float):
+        return repr(value), "float"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(), "datetime"
+    if isinstance(value, dt.date):
+        return value.isoformat(), "date"
+    return str(value), "str"
+
+
+def decode_value(text: str | None, kind: str | None) -> Any:
+    """The inverse of :func:`encode_value`."""
+    if text is None or kind is None:
+        return None
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "bool":
+        return text == "1"
+    if kind == "date":
+        return dt.date.fromisoformat(text)
+    if kind == "datetime":
+        return dt.datetime.fromisoformat(text)
+    return text
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    """One file to record: the validation result and the identity of the bytes that were checked."""
+
+    result: FileResult
+    sha256: str
+    size: int
+    mtime: float
+
+
+@dataclass
+class RecordSummary:
+    """What one :meth:`Ledger.record` call changed."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    current: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    older: list[dict[str, Any]] = field(default_factory=list)
+    replacements: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _now() -> str:
+    return dt.datetime.now().replace(microsecond=0).isoformat()
+
+
+def _fmt_mtime(mtime: float) -> str:
+    return dt.datetime.fromtimestamp(mtime).strftime("%d/%m/%Y %H:%M:%S")
+
+
+class Ledger:
+    """An open ledger. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=DELETE")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            # A run's writes stay in memory until COMMIT: a spill needs an exclusive lock, which would wait for the
+            # validator's workers reading the history.
+            self.db.execute("PRAGMA cache_size=-131072")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ThiDuaError(f"Không mở được sổ theo dõi {self.path}: tệp hỏng hoặc không phải sổ theo dõi ({exc}).") \
+                from None
+        self._in_transaction = False
+        self._batch: int | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        version = self.version
+        if version > SCHEMA_VERSION:
+            raise ThiDuaError(
+                f"Sổ theo dõi {self.path} có phiên bản cấu trúc {version}, mới hơn phiên bản chương trình này hiểu "
+                f"({SCHEMA_VERSION}): hãy cập nhật chương trình."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Ledger]:
+        """``BEGIN IMMEDIATE … COMMIT`` (rolled back on any error). Not re-entrant."""
+        if self._in_transaction:
+            raise RuntimeError("ledger transaction already open")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise ThiDuaError(f"Sổ theo dõi {self.path} đang được một phiên khác ghi ({exc}); hãy thử lại sau.") \
+                from None
+        self._in_transaction = True
+        self._batch = None
+        try:
+            yield self
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+            self._batch = None
+
+    # -- queries -------------------------------------------------------------------------------------------------------
+
+    def known_hashes(self, hashes: Iterable[str] | None = None) -> set[str]:
+        """The SHA-256 values already recorded (all of them, or those among ``hashes``)."""
+        if hashes is None:
+            return {h for (h,) in self.db.execute("SELECT sha256 FROM files")}
+        wanted = list(hashes)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(h for (h,) in self.db.execute(f"SELECT sha256 FROM files WHERE sha256 IN ({marks})", chunk))
+        return found
+
+    def earlier_ytd(self, unit: str, period: str, code: str) -> tuple[str, int] | None:
+        """The latest earlier month of the same year (``YYYY-MM``) for which ``unit`` has a current file with a
+        year-to-date figure for ``code``, and that figure. The history interface the validator uses."""
+        row = self.db.execute(
+            """SELECT c.period, v.value FROM current c
+               JOIN file_values v ON v.file_id = c.file_id AND v.code = ? AND v."column" = 'ytd' AND v.type = 'int'
+               WHERE c.unit = ? AND c.period < ? AND c.period >= ?
+               ORDER BY c.period DESC LIMIT 1""",
+            (code, unit, period, f"{period[:4]}-01"),
+        ).fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    def history(self) -> LedgerHistory:
+        """A picklable view of :meth:`earlier_ytd` for worker processes (reads the committed ledger)."""
+        return LedgerHistory(str(self.path))
+
+    def current_file(self, unit: str, period: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT f.* FROM current c JOIN files f ON f.id = c.file_id WHERE c.unit = ? AND c.period = ?",
+            (unit, period),
+        ).fetchone()
+        return self._row(row, "files") if row else None
+
+    def files(self, **where: Any) -> list[dict[str, Any]]:
+        """Rows of ``files`` matching ``column=value`` pairs, in received order."""
+        cond = " AND ".join(f"{k} IS ?" for k in where) or "1"
+        cur = self.db.execute(f"SELECT * FROM files WHERE {cond} ORDER BY id", tuple(where.values()))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    def replacements(self) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT * FROM replacements ORDER BY id")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    def _row(self, row: tuple, table: str) -> dict[str, Any]:
+        cols = [r[1] for r in self.db.execute(f"PRAGMA table_info({table})")]
+        return dict(zip(cols, row, strict=True))
+
+    def dump(self) -> dict[str, list[tuple]]:
+        """Every row of every table, sorted: for comparing two ledgers."""
+        out = {}
+        for table in TABLES:
+            rows = self.db.execute(f"SELECT * FROM {table}").fetchall()
+            out[table] = sorted(rows, key=lambda r: tuple((x is None, str(x)) for x in r))
+        return out
+
+    # -- writing -------------------------------------------------------------------------------------------------------
+
+    def record(
+        self,
+        received: list[Received],
+        *,
+        inbox: Path | str = "",
+        period: str | None = None,
+        received_at: str | None = None,
+        summary: RecordSummary | None = None,
+    ) -> RecordSummary:
+        """Record new files and apply the current-file policy. Must run inside :meth:`transaction`; may be called
+        several times in one transaction (one batch row for all), adding to ``summary``.
+
+        Files of one call are taken oldest first (by mtime, then path); a file whose hash is already known is ignored.
+        """
+        if not self._in_transaction:
+            raise RuntimeError("Ledger.record must run inside Ledger.transaction()")
+        summary = summary if summary is not None else RecordSummary()
+        known = self.known_hashes(r.sha256 for r in received)
+        fresh: dict[str, Received] = {}
+        for item in sorted(received, key=lambda r: (r.mtime, str(r.result.path))):
+            if item.sha256 not in known and item.sha256 not in fresh:
+                fresh[item.sha256] = item
+        if not fresh:
+            return summary
+        if self._batch is None:
+            self._batch_at = received_at or _now()
+            self._batch = self.db.execute(
+                "INSERT INTO batches (received_at, inbox, period, tool_version) VALUES (?, ?, ?, ?)",
+                (self._batch_at, str(inbox), period, __version__),
+            ).lastrowid
+        batch, received_at = self._batch, self._batch_at
+        values_rows: list[tuple] = []
+        finding_rows: list[tuple] = []
+        for item in fresh.values():
+            file_id, info = self._insert_file(item, batch, received_at, period)
+            summary.new.append(info)
+            values_rows.extend(_value_rows(file_id, item.result, info["unit"], info["period"]))
+            finding_rows.extend(_finding_rows(file_id, item.result.findings))
+            self._apply_policy(file_id, info, received_at, summary)
+        self.db.executemany(
+            'INSERT INTO file_values (file_id, unit, period, code, "column", value, type, raw, cell) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values_rows,
+        )
+        self.db.executemany(
+            "INSERT INTO findings (file_id, seq, code, severity, message, sheet, cell, indicator, value, value_type) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            finding_rows,
+        )
+        return summary
+
+    def _insert_file(self, item: Received, batch: int, received_at: str, batch_period: str | None
+                     ) -> tuple[int, dict[str, Any]]:
+        res = item.result
+        sub = res.submission
+        stamp = (getattr(sub, "stamp", None) or {}) if sub is not None else {}
+        errors = sum(1 for f in res.findings if f.severity == ERROR)
+        warnings = sum(1 for f in res.findings if f.severity == WARNING)
+        valid = errors == 0 and bool(res.unit) and bool(res.period)
+        path = Path(res.path)
+        unit, period = res.unit, res.period
+        if not valid:
+            # A rejected file counts for the unit and period it was sent for: its name says so even when its content
+            # is of another month (a unit that filled in last month's form); else what the file says, else the run's.
+            unit = unit or getattr(sub, "name_unit", None)
+            period = getattr(sub, "name_period", None) or period or batch_period
+        info = {
+            "path": str(path),
+            "file_name": getattr(sub, "file_name", None) or path.name,
+            "sha256": item.sha256,
+            "size": item.size,
+            "mtime": item.mtime,
+            "unit": unit,
+            "period": period,
+            "valid": valid,
+            "errors": errors,
+            "warnings": warnings,
+            "first_errors": "; ".join([f.message for f in res.findings if f.severity == ERROR][:3]),
+        }
+        file_id = self.db.execute(
+            """INSERT INTO files (batch_id, path, file_name, sha256, size, mtime, received_at, unit, period, name_unit,
+                   name_period, stamp_ok, stamp_template_id, stamp_catalogue_id, stamp_catalogue_version, stamp_unit,
+                   stamp_period, valid, errors, warnings, status, reason)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                batch, info["path"], info["file_name"], item.sha256, item.size, item.mtime, received_at, unit,
+                period, getattr(sub, "name_unit", None), getattr(sub, "name_period", None),
+                int(bool(getattr(sub, "stamp_ok", False))), stamp.get("template_id"), stamp.get("catalogue_id"),
+                stamp.get("catalogue_version"), stamp.get("unit_code"), stamp.get("period"), int(valid), errors,
+                warnings, REJECTED, None,
+            ),
+        ).lastrowid
+        info["id"] = file_id
+        return file_id, info
+
+    def _apply_policy(self, file_id: int, info: dict[str, Any], at: str, summary: RecordSummary) -> None:
+        unit, period = info["unit"], info["period"]
+        if not info["valid"]:
+            if info["errors"]:
+                reason = f"Có {info['errors']} lỗi — {info['first_errors']}"
+            else:
+                reason = "Không xác định được đơn vị hoặc kỳ báo cáo của tệp."
+            self._set_status(file_id, REJECTED, reason)
+            summary.rejected.append({**info, "status": REJECTED, "reason": reason})
+            return
+        cur = self.db.execute(
+            "SELECT f.id, f.mtime, f.file_name FROM current c JOIN files f ON f.id = c.file_id "
+            "WHERE c.unit = ? AND c.period = ?",
+            (unit, period),
+        ).fetchone()
+        if cur is None:
+            self.db.execute("INSERT INTO current (unit, period, file_id) VALUES (?, ?, ?)", (unit, period, file_id))
+            self._set_status(file_id, CURRENT, None)
+            summary.current.append({**info, "status": CURRENT})
+            return
+        old_id, old_mtime, old_name = cur
+        if (info["mtime"], file_id) > (old_mtime, old_id):
+            reason = (f"Tệp {info['file_name']} (lưu lúc {_fmt_mtime(info['mtime'])}) mới hơn tệp {old_name} "
+                      f"(lưu lúc {_fmt_mtime(old_mtime)}).")
+            self.db.execute("UPDATE current SET file_id = ? WHERE unit = ? AND period = ?", (file_id, unit, period))
+            self._set_status(old_id, SUPERSEDED, f"Đã được thay bằng tệp {info['file_name']} (mã tệp {file_id}).")
+            self._set_status(file_id, CURRENT, None)
+            self.db.execute(
+                "INSERT INTO replacements (unit, period, old_file_id, new_file_id, replaced_at, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (unit, period, old_id, file_id, at, reason),
+            )
+            summary.current.append({**info, "status": CURRENT})
+            summary.replacements.append({"unit": unit, "period": period, "old_file_id": old_id,
+                                         "old_file": old_name, "new_file_id": file_id,
+                                         "new_file": info["file_name"], "reason": reason})
+            return
+        reason = (f"Không dùng: cũ hơn tệp đang dùng {old_name} (lưu lúc {_fmt_mtime(old_mtime)}; "
+                  f"tệp này lưu lúc {_fmt_mtime(info['mtime'])}).")
+        self._set_status(file_id, OLDER, reason)
+        summary.older.append({**info, "status": OLDER, "reason": reason})
+
+    def _set_status(self, file_id: int, status: str, reason: str | None) -> None:
+        self.db.execute("UPDATE files SET status = ?, reason = ? WHERE id = ?", (status, reason, file_id))
+
+
+def _value_rows(file_id: int, res: FileResult, unit: str | None, period: str | None) -> Iterator[tuple]:
+    sub = res.submission
+    if sub is None:
+        return
+    for code, entry in getattr(sub, "indicators", {}).items():
+        for column, cell in (("month", entry.month), ("ytd", entry.ytd), ("note", entry.note)):
+            if cell is None or (column == "note" and cell.empty):
+                continue
+            text, kind = encode_value(cell.value)
+            yield file_id, unit, period, code, column, text, kind, cell.raw or "", cell.cell
+    for number, target in getattr(sub, "targets", {}).items():
+        for column, cell in (("assessment", target.assessment), ("explanation", target.explanation)):
+            text, kind = encode_value(cell.value)
+            yield file_id, unit, period, f"T{number}", column, text, kind, cell.raw or "", cell.cell
+
+
+def _finding_rows(file_id: int, findings: list[Finding]) -> Iterator[tuple]:
+    for seq, f in enumerate(findings):
+        value = f.value
+        if value is not None and not isinstance(value, (str, int, float, bool, dt.date)):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        text, kind = encode_value(value)
+        yield file_id, seq, f.code, f.severity, f.message, f.sheet, f.cell, f.indicator, text, kind
+
+
+def finding_from_row(file_name: str, row: tuple) -> Finding:
+    """A :class:`Finding` from a ``findings`` row ``(code, severity, message, sheet, cell, indicator, value, type)``."""
+    code, severity, message, sheet, cell, indicator, value, kind = row
+    return Finding(code=code, severity=severity, message=message, file=file_name, sheet=sheet, cell=cell,
+                   indicator=indicator, value=decode_value(value, kind))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+_YTD_QUERY = """SELECT c.unit, v.code, c.period, v.value FROM current c
+    JOIN file_values v ON v.file_id = c.file_id AND v."column" = 'ytd' AND v.type = 'int'
+    WHERE c.period >= ? AND c.period <= ? AND c.unit IN ({marks})"""
+
+
+class LedgerHistory:
+    """``earlier_ytd`` over the committed ledger (the history the validator asks for).
+
+    In the process that made it, a unit's year-to-date figures of a year are loaded on first use through a read-only
+    connection of its own. ``overlay`` adds figures not yet committed (earlier months received in the same run).
+    A copy sent to a worker process carries the figures loaded so far (see :meth:`preload`) and never opens the
+    ledger there: an SQLite connection must not be used across a fork, and the parent holds one.
+    """
+
+    def __init__(self, path: str, overlay: dict[tuple[str, str], list[tuple[str, int]]] | None = None):
+        self.path = path
+        self.overlay = overlay or {}
+        self._db: sqlite3.Connection | None = None
+        self._cache: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = {}
+        self._frozen = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "overlay": self.overlay, "cache": self._cache}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["overlay"])
+        self._cache = state["cache"]
+        self._frozen = True
+
+    def add(self, unit: str, period: str, code: str, value: int) -> None:
+        self.overlay.setdefault((unit, code), []).append((period, value))
+
+    def preload(self, db: sqlite3.Connection, units: Iterable[str], years: Iterable[str]) -> None:
+        """Load the figures of ``units`` for ``years`` at once through ``db`` (before the history is sent to
+        workers)."""
+        units = sorted(set(units))
+        for year in sorted(set(years)):
+            for u in units:
+                self._cache.setdefault((u, year), {})
+            for start in range(0, len(units), 500):
+                chunk = units[start:start + 500]
+                rows = db.execute(_YTD_QUERY.format(marks=",".join("?" * len(chunk))),
+                                  (f"{year}-01", f"{year}-12", *chunk))
+                for unit, code, period, value in rows:
+                    self._cache[(unit, year)].setdefault(code, []).append((period, int(value)))
+
+    def _unit_year(self, unit: str, year: str) -> dict[str, list[tuple[str, int]]]:
+        key = (unit, year)
+        found = self._cache.get(key)
+        if found is None:
+            found = {}
+            if not self._frozen:
+                if self._db is None and Path(self.path).exists():
+                    self._db = sqlite3.connect(f"file:{Path(self.path).as_posix()}?mode=ro", uri=True, timeout=30)
+                if self._db is not None:
+                    for _unit, code, period, value in self._db.execute(
+                            _YTD_QUERY.format(marks="?"), (f"{year}-01", f"{year}-12", unit)):
+                        found.setdefault(code, []).append((period, int(value)))
+            self._cache[key] = found
+        return found
+
+    def earlier_ytd(self, unit: str, period: str, code: str) -> tuple[str, int] | None:
+        year = period[:4]
+        candidates = [
+            (p, v) for p, v in (*self._unit_year(unit, year).get(code, ()), *self.overlay.get((unit, code), ()))
+            if p[:4] == year and p < period
+        ]
+        return max(candidates) if candidates else None
+
+
+def open_ledger(path_or_ledger: Ledger | Path | str) -> tuple[Ledger, bool]:
+    """``(ledger, opened_here)``: accept an open ledger or a path."""
+    if isinstance(path_or_ledger, Ledger):
+        return path_or_ledger, False
+    return Ledger(path_or_ledger), True

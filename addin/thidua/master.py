@@ -1,0 +1,270 @@
+"""The master sheets: one period's consolidated tables laid out for the secretary, written through a sink.
+
+:func:`master_tables` turns a :class:`~thidua.model.PeriodData` into plain tables (header + rows of Python values);
+:func:`write_master` hands them to any :class:`~thidua.sink.SheetSink` (a file via openpyxl, or the live workbook via
+xlwings). Nothing here knows about a workbook library.
+
+Sheets: "Tổng hợp" (every unit × target and indicator), "Theo nội dung" (attainment per target, totals, units that do
+not meet it, with a chart), "Tình hình nộp" (unit × month submission status) and "Kết quả kiểm tra" (the findings).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .catalogue import Catalogue
+from .findings import SEVERITY_VI
+from .model import STATUS_VI, PeriodData
+from .sink import SheetSink
+
+SHEET_SUMMARY = "Tổng hợp"
+SHEET_BY_TARGET = "Theo nội dung"
+SHEET_STATUS = "Tình hình nộp"
+SHEET_FINDINGS = "Kết quả kiểm tra"
+MASTER_SHEETS = (SHEET_SUMMARY, SHEET_BY_TARGET, SHEET_STATUS, SHEET_FINDINGS)
+
+STATUS_FILLS = {"Đúng hạn": "C6EFCE", "Trễ hạn": "FFEB9C", "Chưa nộp": "EDEDED", "Bị trả lại": "FFC7CE"}
+ROW_TARGET, ROW_INDICATOR, ROW_UNIT = "Nội dung", "Chỉ tiêu", "Đơn vị chưa đạt"
+
+
+@dataclass
+class Table:
+    """One master sheet: the arguments of :meth:`SheetSink.write_table`."""
+
+    sheet: str
+    header: list[str]
+    rows: list[list[Any]]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Chart:
+    sheet: str
+    options: dict[str, Any]
+
+
+def _clean(value: Any) -> Any:
+    """pandas' missing markers as None."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return None if value != value else value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _cols(frame: pd.DataFrame, *names: str) -> list[list[Any]]:
+    """Columns of a table as plain lists (iterating lists is much faster than iterating Series)."""
+    return [frame[name].tolist() for name in names]
+
+
+def _unit_names(data: PeriodData, catalogue: Catalogue) -> dict[str, str]:
+    names = {u.code: u.name for u in catalogue.units}
+    return {code: names.get(code, "(không có trong danh sách đơn vị)") for code in data.units}
+
+
+def summary_table(data: PeriodData, catalogue: Catalogue) -> Table:
+    """"Tổng hợp": per unit with a current file, each target's row then its indicators' rows."""
+    header = ["Mã đơn vị", "Tên đơn vị", "Nội dung", "Mã chỉ tiêu", "Tên nội dung / chỉ tiêu", "Đơn vị tính",
+              "Tháng báo cáo", "Lũy kế từ đầu năm", "Tự đánh giá nội dung", "Giải trình / ghi chú", "Tệp nguồn",
+              "Ô nguồn"]
+    v = data.values
+    cells: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {
+        key: (_clean(value), cell, file)
+        for key, value, cell, file in zip(
+            zip(*_cols(v, "unit", "code", "column"), strict=True), *_cols(v, "value", "cell", "file"), strict=True
+        )
+    }
+    a = data.assessments
+    assess = {
+        (u, int(t)): (_clean(s), _clean(e), c, f)
+        for u, t, s, e, c, f in zip(*_cols(a, "unit", "target", "assessment", "explanation", "cell", "file"),
+                                    strict=True)
+    }
+    present = set(v["unit"]) | set(a["unit"])
+    names = _unit_names(data, catalogue)
+    rows: list[list[Any]] = []
+    for unit in data.units:
+        if unit not in present:
+            continue
+        name = names[unit]
+        for target in catalogue.targets:
+            assessment, explanation, a_cell, a_file = assess.get((unit, target.number), (None, None, None, None))
+            rows.append([unit, name, target.number, str(target.number), target.title, None, None, None, assessment,
+                         explanation, a_file, a_cell])
+            for ind in target.indicators:
+                month = cells.get((unit, ind.code, "month"))
+                ytd = cells.get((unit, ind.code, "ytd"))
+                note = cells.get((unit, ind.code, "note"))
+                refs = [x[1] for x in (month, ytd) if x is not None and x[1]]
+                source = next((x[2] for x in (month, ytd, note) if x is not None), a_file)
+                rows.append([
+                    unit, name, target.number, ind.code, ind.name, ind.unit or None,
+                    month[0] if month else None, ytd[0] if ytd else None, assessment,
+                    note[0] if note else None, source, ", ".join(refs) or None,
+                ])
+    return Table(SHEET_SUMMARY, header, rows, {
+        "widths": [10, 30, 8, 9, 60, 9, 12, 12, 12, 45, 30, 10],
+        "freeze": "C2",
+        "text_columns": (0, 1, 3, 4, 5, 9, 10, 11),
+        "title": f"Tổng hợp báo cáo thi đua {data.period.label}",
+    })
+
+
+def _ratio(met: int, total: int) -> float | None:
+    return met / total if total else None
+
+
+def by_target_table(data: PeriodData, catalogue: Catalogue) -> tuple[Table, Chart]:
+    """"Theo nội dung": the seven targets' attainment first (the chart's data), then per target its indicators'
+    totals and the units that do not meet it, with why and their explanation."""
+    header = ["Nội dung", "Loại dòng", "Mã", "Tên nội dung / chỉ tiêu / đơn vị", "Số đơn vị đạt", "Tổng số đơn vị",
+              "Tỷ lệ đạt", "Tỷ lệ tháng trước", "Số liệu tháng (tổng)", "Lũy kế từ đầu năm (tổng)", "Lý do chưa đạt",
+              "Giải trình của đơn vị"]
+    total = len(data.units)
+    att = data.attainment
+    met = Counter(int(t) for t, m in zip(*_cols(att, "target", "met"), strict=True) if bool(m))
+    prev = data.previous
+    prev_met = Counter(int(t) for t, m in zip(*_cols(prev, "target", "met"), strict=True) if bool(m))
+    prev_total = len(set(prev["unit"])) if len(prev) else 0
+    rows: list[list[Any]] = []
+    for target in catalogue.targets:
+        n = met.get(target.number, 0)
+        prev_ratio = _ratio(prev_met.get(target.number, 0), prev_total) if prev_total else None
+        rows.append([target.number, ROW_TARGET, f"Nội dung {target.number}", target.title, n, total,
+                     _ratio(n, total), prev_ratio, None, None,
+                     f"{total - n} đơn vị chưa đạt" if total - n else None, None])
+    v = data.values
+    sums: dict[tuple[str, str], int] = Counter()
+    yes: dict[tuple[str, str], int] = Counter()
+    answered: dict[tuple[str, str], int] = Counter()
+    for code, column, value in zip(*_cols(v, "code", "column", "value"), strict=True):
+        value = _clean(value)
+        if value is None or column == "note":
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            sums[(code, column)] += value
+        elif isinstance(value, str):
+            answered[(code, column)] += 1
+            if value == "Có":
+                yes[(code, column)] += 1
+    a = data.assessments
+    explanations = {(u, int(t)): _clean(e) for u, t, e in zip(*_cols(a, "unit", "target", "explanation"), strict=True)}
+    names = _unit_names(data, catalogue)
+    failing: dict[int, list[tuple[str, Any]]] = {}
+    for unit, target, ok, reason in zip(*_cols(att, "unit", "target", "met", "reason"), strict=True):
+        if not bool(ok):
+            failing.setdefault(int(target), []).append((unit, _clean(reason)))
+    for target in catalogue.targets:
+        for ind in target.indicators:
+            figures = []
+            for column in ("month", "ytd"):
+                if column not in ind.periods:
+                    figures.append(None)
+                elif ind.kind == "count":
+                    figures.append(sums.get((ind.code, column), 0))
+                elif ind.kind == "yesno":
+                    figures.append(f"Có: {yes.get((ind.code, column), 0)}/{answered.get((ind.code, column), 0)}")
+                else:
+                    figures.append(None)
+            rows.append([target.number, ROW_INDICATOR, ind.code, ind.name, None, None, None, None, *figures, None,
+                         None])
+        for unit, reason in failing.get(target.number, []):
+            rows.append([target.number, ROW_UNIT, unit, names.get(unit, unit), None, None, None, None, None, None,
+                         reason, explanations.get((unit, target.number))])
+    table = Table(SHEET_BY_TARGET, header, rows, {
+        "widths": [9, 16, 12, 55, 10, 10, 10, 11, 14, 14, 50, 45],
+        "freeze": "E2",
+        "text_columns": (1, 2, 3, 10, 11),
+        "number_formats": {6: "0.0%", 7: "0.0%"},
+        "title": f"Kết quả theo nội dung thi đua {data.period.label}",
+    })
+    chart = Chart(SHEET_BY_TARGET, {
+        "title": f"Tỷ lệ đơn vị đạt theo nội dung — {data.period.label}",
+        "categories": 2,
+        "values": 6,
+        "first_row": 0,
+        "last_row": len(catalogue.targets) - 1,
+        "anchor": "N2",
+        "y_title": "Tỷ lệ đơn vị đạt",
+        "percent": True,
+    })
+    return table, chart
+
+
+def status_table(data: PeriodData, catalogue: Catalogue) -> Table:
+    """"Tình hình nộp": unit × month of the year; months after the period are left blank."""
+    months = list(range(1, 13))
+    header = ["Mã đơn vị", "Tên đơn vị", *[f"Tháng {m}" for m in months], "Đúng hạn", "Trễ hạn", "Chưa nộp",
+              "Bị trả lại", f"Ghi chú ({data.period.label})"]
+    grid: dict[tuple[str, int], str] = {}
+    notes: dict[str, Any] = {}
+    s = data.status
+    for unit, period, status, reason in zip(*_cols(s, "unit", "period", "status", "reason"), strict=True):
+        month = int(str(period)[5:7])
+        grid[(unit, month)] = status
+        if str(period) == str(data.period):
+            notes[unit] = _clean(reason)
+    names = _unit_names(data, catalogue)
+    rows = []
+    for unit in data.units:
+        statuses = [grid.get((unit, m)) for m in months]
+        counts = Counter(x for x in statuses if x)
+        rows.append([unit, names[unit], *[STATUS_VI.get(x) if x else None for x in statuses],
+                     *[counts.get(k, 0) for k in STATUS_VI], notes.get(unit)])
+    return Table(SHEET_STATUS, header, rows, {
+        "widths": [10, 34, *[11] * 12, 9, 9, 9, 9, 50],
+        "freeze": "C2",
+        "text_columns": (0, 1, 18),
+        "fills": STATUS_FILLS,
+        "title": f"Tình hình nộp báo cáo năm {data.period.year} (đến {data.period.label})",
+    })
+
+
+def findings_table(data: PeriodData, catalogue: Catalogue) -> Table:
+    """"Kết quả kiểm tra": every finding of the period's current and outstanding rejected files."""
+    header = ["Tệp", "Mã đơn vị", "Mã lỗi", "Mức độ", "Trang tính", "Ô", "Chỉ tiêu", "Giá trị", "Nội dung"]
+    unit_of: dict[str, str] = {}
+    for frame in (data.status, data.values, data.assessments):
+        for file, unit in zip(*_cols(frame, "file", "unit"), strict=True):
+            if _clean(file):
+                unit_of.setdefault(file, unit)
+    rows = []
+    for f in data.findings:
+        value = f.value
+        if isinstance(value, dt.date):
+            value = value.strftime("%d/%m/%Y")
+        rows.append([f.file, unit_of.get(f.file), f.code, SEVERITY_VI.get(f.severity, f.severity), f.sheet, f.cell,
+                     f.indicator, None if value is None else str(value), f.message])
+    return Table(SHEET_FINDINGS, header, rows, {
+        "widths": [32, 10, 20, 10, 12, 8, 9, 20, 80],
+        "freeze": "A2",
+        "text_columns": tuple(range(len(header))),
+        "fills": {"Lỗi": "FFC7CE", "Cảnh báo": "FFEB9C"},
+        "title": f"Kết quả kiểm tra báo cáo {data.period.label}",
+    })
+
+
+def master_tables(data: PeriodData, catalogue: Catalogue) -> tuple[list[Table], list[Chart]]:
+    by_target, chart = by_target_table(data, catalogue)
+    tables = [summary_table(data, catalogue), by_target, status_table(data, catalogue),
+              findings_table(data, catalogue)]
+    return tables, [chart]
+
+
+def write_master(data: PeriodData, catalogue: Catalogue, sink: SheetSink) -> None:
+    """Write the four master sheets through ``sink`` (the caller saves)."""
+    tables, charts = master_tables(data, catalogue)
+    for table in tables:
+        sink.write_table(table.sheet, table.header, table.rows, **table.options)
+    add_chart = getattr(sink, "add_chart", None)
+    if add_chart is not None:
+        for chart in charts:
+            add_chart(chart.sheet, **chart.options)

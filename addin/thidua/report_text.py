@@ -1,0 +1,190 @@
+"""Wording and Vietnamese formatting for the review reports.
+
+The wording the office edits lives in ``data/report.toml`` (text blocks with ``{placeholders}``); this module loads it,
+fills placeholders with a clear message when one is unknown, and formats numbers, percentages and dates the way an
+administrative document writes them (``1.234``, ``88,9%``, ``ngày 05 tháng 9 năm 2024``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import string
+import tomllib
+import unicodedata
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import CatalogueError, ThiDuaError
+
+SO_KET, TONG_KET = "so-ket", "tong-ket"
+KINDS = (SO_KET, TONG_KET)
+KIND_KEYS = {SO_KET: "so_ket", TONG_KET: "tong_ket"}
+KIND_VI = {SO_KET: "Sơ kết", TONG_KET: "Tổng kết"}
+
+WORDING_FILE = "report.toml"
+#: Top-level tables every wording file must have.
+REQUIRED_TABLES = (
+    "document", "subject", "intro", "headings", "situation", "direction", "targets", "target_common", "discipline",
+    "assessment", "next_steps", "proposals", "titles", "table", "chart",
+)
+
+_CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b\u2028\u2029\ufeff\ufffe\uffff]")
+_SPACES = re.compile(r"\s+")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Formatting
+
+
+def fmt_int(value: int | float | None) -> str:
+    """``1234`` -> ``1.234`` (Vietnamese thousands separator); ``None`` -> ``0``."""
+    n = round(value or 0)
+    text = f"{abs(n):,}".replace(",", ".")
+    return f"-{text}" if n < 0 else text
+
+
+def fmt_number(value: float, decimals: int = 1) -> str:
+    """``88.888`` -> ``88,9``; an integral value has no decimals (``100``)."""
+    rounded = round(float(value), decimals)
+    if rounded == int(rounded):
+        return fmt_int(int(rounded))
+    whole, frac = f"{abs(rounded):.{decimals}f}".split(".")
+    whole = fmt_int(int(whole))
+    return f"{'-' if rounded < 0 else ''}{whole},{frac.rstrip('0')}"
+
+
+def fmt_pct(value: float | None) -> str:
+    """A share in percent (``88.9`` -> ``88,9%``); ``None`` -> ``—``."""
+    return "—" if value is None else f"{fmt_number(value)}%"
+
+
+def pct(part: float, whole: float) -> float:
+    """``part`` of ``whole`` in percent; 0/0 is 100 (nothing to do counts as done, as in the attainment rule)."""
+    if not whole:
+        return 100.0
+    return 100.0 * part / whole
+
+
+def date_parts(day: dt.date) -> tuple[str, str, str]:
+    """Day, month and year as written in an administrative document (Nghị định 30/2020/NĐ-CP).
+
+    A day below 10 and the months 1 and 2 get a leading zero; other months are written without one.
+    """
+    d = f"{day.day:02d}"
+    m = f"{day.month:02d}" if day.month in (1, 2) else str(day.month)
+    return d, m, str(day.year)
+
+
+def date_line(place: str, day: dt.date) -> str:
+    """``Kon Tum, ngày 05 tháng 9 năm 2024``."""
+    d, m, y = date_parts(day)
+    return f"{place}, ngày {d} tháng {m} năm {y}"
+
+
+def clean_text(value: Any, max_length: int | None = None) -> str:
+    """Text from a unit made safe for a document: NFC, control characters removed, spaces collapsed, shortened."""
+    if value is None:
+        return ""
+    text = unicodedata.normalize("NFC", str(value))
+    text = _CONTROL.sub(" ", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cs", "Co"))
+    text = _SPACES.sub(" ", text).strip()
+    if max_length and len(text) > max_length:
+        text = text[: max_length - 1].rstrip(" ,;:.") + "…"
+    return text
+
+
+def join_vi(items: list[str], last: str = " và ") -> str:
+    """``a, b và c``."""
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + last + items[-1]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Wording
+
+
+class _Formatter(string.Formatter):
+    def __init__(self, source: str, entry: str):
+        super().__init__()
+        self.source = source
+        self.entry = entry
+
+    def get_value(self, key, args, kwargs):
+        try:
+            return super().get_value(key, args, kwargs)
+        except (KeyError, IndexError):
+            raise ThiDuaError(
+                f"Tệp lời văn báo cáo {self.source}, mục “{self.entry}”: không có trường thay thế “{{{key}}}”. "
+                "Hãy sửa lại tên trường theo danh sách ghi ở đầu tệp."
+            ) from None
+
+
+class Wording:
+    """The editable text blocks of the report, loaded from ``report.toml``."""
+
+    def __init__(self, data: dict[str, Any], source: str):
+        self.data = data
+        self.source = source
+
+    def get(self, dotted: str, kind: str | None = None) -> Any:
+        """The block at ``a.b.c``; a table keyed by report kind (``so_ket``/``tong_ket``) is resolved with ``kind``."""
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise CatalogueError(self.source, dotted, "thiếu mục lời văn này")
+            node = node[part]
+        if isinstance(node, dict) and kind is not None and KIND_KEYS[kind] in node:
+            node = node[KIND_KEYS[kind]]
+        return node
+
+    def has(self, dotted: str) -> bool:
+        try:
+            self.get(dotted)
+        except CatalogueError:
+            return False
+        return True
+
+    def text(self, dotted: str, kind: str | None = None, **values: Any) -> str:
+        """Fill the block's placeholders; an unknown placeholder is a clear error naming the entry."""
+        block = self.get(dotted, kind)
+        if not isinstance(block, str):
+            raise CatalogueError(self.source, dotted, "mục này phải là một đoạn văn (chuỗi)")
+        return _Formatter(self.source, dotted).vformat(block, (), values).strip()
+
+    def lines(self, dotted: str, kind: str | None = None, **values: Any) -> list[str]:
+        """A list block (paragraphs), each one filled."""
+        block = self.get(dotted, kind)
+        if isinstance(block, str):
+            block = [block]
+        if not isinstance(block, list) or not all(isinstance(b, str) for b in block):
+            raise CatalogueError(self.source, dotted, "mục này phải là danh sách các đoạn văn")
+        fmt = _Formatter(self.source, dotted)
+        return [fmt.vformat(b, (), values).strip() for b in block]
+
+
+def load_wording(path: Path | str | None = None) -> Wording:
+    """Load the wording file (default: the one shipped in the package)."""
+    source = Path(path) if path else resources.files("thidua") / "data" / WORDING_FILE
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogueError(source, "(tệp)", f"không đọc được tệp lời văn báo cáo ({exc})") from None
+    try:
+        data = tomllib.loads(unicodedata.normalize("NFC", text))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(source, "(cú pháp)", f"lỗi cú pháp TOML: {exc}") from None
+    for key in REQUIRED_TABLES:
+        if key not in data:
+            raise CatalogueError(source, key, "thiếu mục lời văn bắt buộc")
+    return Wording(data, str(source))
+
+
+@cache
+def default_wording() -> Wording:
+    return load_wording()

@@ -1,0 +1,673 @@
+"""Where master tables are written: one small interface (:class:`SheetSink`) and its file-based implementation.
+
+The consolidation builds plain tables (a header and rows of Python values) and hands them to a sink; it never touches
+a workbook library itself. Two sinks exist: :class:`OpenpyxlSink` here (files, used by the command line) and a live
+one over xlwings (the buttons in ThiDua2024.xlsm). A sink implements three methods:
+
+``write_table(sheet_name, header, rows, *, widths=None, freeze="A2", autofilter=True, text_columns=(),
+number_formats=None, fills=None, title=None)``
+    Create (or replace, keeping its position) the sheet ``sheet_name`` holding one table: ``header`` in row 1 (bold,
+    shaded, wrapped), ``rows`` from row 2. Values: ``int``/``float`` → number, ``bool`` → TRUE/FALSE,
+    ``date``/``datetime`` → date cell (dd/mm/yyyy [hh:mm]), ``str`` → **always text** (a string starting with "=", "+",
+    "-" or "@" is never a formula), ``None`` → empty. ``widths``: column widths in characters; ``freeze``: the
+    top-left cell of the scrolling area (None: no frozen panes); ``autofilter``: filter buttons on the header;
+    ``text_columns``: 0-based columns whose values are written as text even when they are numbers;
+    ``number_formats``: 0-based column → Excel number format for its numbers (e.g. ``"0.0%"``); ``fills``: exact cell
+    text → background colour (``"RRGGBB"``); ``title``: printed as the page header. Every table prints on A4 landscape,
+    one page wide, with the header row repeated on each page.
+``add_chart(sheet_name, *, title, categories, values, first_row, last_row, anchor, y_title="", percent=False)``
+    Optional. A bar chart of table column ``values`` against column ``categories`` (0-based columns) for the data
+    rows ``first_row``..``last_row`` (0-based indices into ``rows``), placed at cell ``anchor``.
+``save() -> Path | None``
+    Write everything out; return the backup made of the previous file, if any.
+
+:class:`OpenpyxlSink` writes a fresh .xlsx (``keep_vba=False``), or replaces only its own sheets in an existing macro
+workbook loaded with ``openpyxl.load_workbook(path, keep_vba=True)`` (``keep_vba=True``), leaving the VBA project,
+buttons, ribbon and every other sheet alone. It refuses, before writing anything, a target that is open in Excel (an
+owner file ``~$<name>`` beside it) or read-only. It writes atomically and keeps the previous file in
+``.backup/<stem>.<YYYYmmdd-HHMMSS><suffix>`` beside it (the last :data:`KEEP_BACKUPS`).
+
+Speed: openpyxl lays out each sheet (header, styles, widths, panes, filter, print setup, charts) with one prototype
+row per kind of cell; on saving, the prototype rows are replaced by the data rows generated directly as sheet XML
+with the prototypes' style indices, and their text added to the shared-string table. Text therefore always lands as a
+shared string (``t="s"``): it cannot become a formula.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import os
+import re
+import shutil
+import stat
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import openpyxl
+from openpyxl.cell.cell import TYPE_STRING
+from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.data_source import AxDataSource, StrRef
+from openpyxl.chart.label import DataLabelList
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.utils.exceptions import InvalidFileException
+
+from .atomic import atomic_path
+from .errors import ThiDuaError
+
+KEEP_BACKUPS = 5
+BACKUP_DIR = ".backup"
+MAX_CELL_TEXT = 32767
+DATE_FORMAT = "dd/mm/yyyy"
+DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
+HEADER_FILL = "DDEBF7"
+WRAP_FROM_WIDTH = 30
+DEFAULT_WIDTH = 14
+LINE_HEIGHT = 15  # points per line of 11 pt text
+MAX_ROW_HEIGHT = 409
+
+
+def _lines(text: str, width: float) -> int:
+    """Lines a wrapped text takes in a column ``width`` characters wide (an estimate: Excel and LibreOffice do not
+    fit row heights of a file they open, so the writer sets them)."""
+    per_line = max(1.0, width * 1.1)
+    return sum(max(1, math.ceil(len(part) / per_line)) for part in str(text).split("\n"))
+
+
+class SheetSink(Protocol):
+    """Writes master tables into a workbook (see the module docstring for the exact semantics)."""
+
+    def write_table(
+        self,
+        sheet_name: str,
+        header: list[str],
+        rows: list[list[Any]],
+        *,
+        widths: list[float] | None = None,
+        freeze: str | None = "A2",
+        autofilter: bool = True,
+        text_columns: Iterable[int] = (),
+        number_formats: dict[int, str] | None = None,
+        fills: dict[str, str] | None = None,
+        title: str | None = None,
+    ) -> None: ...
+
+    def add_chart(
+        self,
+        sheet_name: str,
+        *,
+        title: str,
+        categories: int,
+        values: int,
+        first_row: int,
+        last_row: int,
+        anchor: str,
+        y_title: str = "",
+        percent: bool = False,
+    ) -> None: ...
+
+    def save(self) -> Path | None: ...
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Target checks and backups
+
+
+def owner_file(path: Path) -> Path:
+    """Excel's lock ("owner") file for ``path``: ``~$<name>`` beside it while the workbook is open."""
+    return path.with_name("~$" + path.name)
+
+
+def check_target(path: Path, *, must_exist: bool = False) -> None:
+    """Refuse, with a Vietnamese message, a target that cannot be replaced safely right now."""
+    path = Path(path)
+    if must_exist and not path.is_file():
+        raise ThiDuaError(f"Không tìm thấy sổ tổng hợp “{path}”.")
+    if path.is_dir():
+        raise ThiDuaError(f"“{path}” là một thư mục, không phải tệp Excel.")
+    if owner_file(path).exists():
+        raise ThiDuaError(
+            f"Tệp “{path.name}” đang được mở trong Excel (có tệp khóa “{owner_file(path).name}” bên cạnh). "
+            "Hãy đóng tệp trong Excel rồi chạy lại; chưa có gì được ghi."
+        )
+    if path.exists():
+        mode = path.stat().st_mode
+        if not (mode & stat.S_IWUSR) or not os.access(path, os.W_OK):
+            raise ThiDuaError(
+                f"Tệp “{path.name}” đang ở chế độ chỉ đọc nên không ghi được. "
+                "Hãy bỏ thuộc tính chỉ đọc rồi chạy lại; chưa có gì được ghi."
+            )
+        try:  # on Windows, a workbook open in Excel cannot be opened for writing
+            with open(path, "r+b"):
+                pass
+        except PermissionError:
+            raise ThiDuaError(
+                f"Tệp “{path.name}” đang bị chương trình khác (thường là Excel) giữ. "
+                "Hãy đóng tệp rồi chạy lại; chưa có gì được ghi."
+            ) from None
+    folder = path.parent if path.parent.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not os.access(folder, os.W_OK):
+        raise ThiDuaError(f"Không có quyền ghi vào thư mục “{folder}”; chưa có gì được ghi.")
+
+
+def _same_mode(target: Path, tmp: Path) -> None:
+    """Give the new file the old one's permissions (a new file: the usual ones under the umask, not the temporary
+    file's owner-only mode)."""
+    if target.exists():
+        mode = stat.S_IMODE(target.stat().st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
+
+
+_BACKUP_RE = re.compile(r"\.(\d{8}-\d{6})(?:-(\d+))?$")
+
+
+def _backup_key(path: Path) -> tuple[str, int]:
+    m = _BACKUP_RE.search(path.stem)
+    return (m.group(1), int(m.group(2) or 1)) if m else ("", 0)
+
+
+def backups(target: Path) -> list[Path]:
+    """The backups of ``target``, oldest first."""
+    folder = target.parent / BACKUP_DIR
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob(f"{glob_escape(target.stem)}.*{target.suffix}")
+             if _BACKUP_RE.search(p.stem) and p.stem.rsplit(".", 1)[0] == target.stem]
+    return sorted(found, key=_backup_key)
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def make_backup(target: Path, keep: int = KEEP_BACKUPS) -> Path | None:
+    """Copy ``target`` (if it exists) into ``.backup`` beside it and keep only the last ``keep`` backups."""
+    if not target.exists():
+        return None
+    folder = target.parent / BACKUP_DIR
+    folder.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    n = max((k for ts, k in map(_backup_key, backups(target)) if ts == stamp), default=0) + 1
+    dest = folder / f"{target.stem}.{stamp}{f'-{n}' if n > 1 else ''}{target.suffix}"
+    shutil.copy2(target, dest)
+    for old in backups(target)[:-keep] if keep > 0 else backups(target):
+        old.unlink()
+    return dest
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# XML helpers
+
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def _xml_text(text: str) -> str:
+    if len(text) > MAX_CELL_TEXT:
+        text = text[: MAX_CELL_TEXT - 1] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if _ILLEGAL_XML.search(text):
+        text = _ILLEGAL_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+    return text
+
+
+def _serial(value: dt.date) -> str:
+    if isinstance(value, dt.datetime):
+        delta = value - dt.datetime(1899, 12, 30)
+        return repr(delta.days + delta.seconds / 86400)
+    return str((value - _EXCEL_EPOCH).days)
+
+
+# Kinds of prototype cells: each gets one row of styled cells whose style index the data rows reuse.
+TEXT, NUMBER, DATE, DATETIME, BOOL = "text", "number", "date", "datetime", "bool"
+
+
+@dataclass
+class _Table:
+    sheet: str
+    header: list[str]
+    rows: list[list[Any]]
+    text_columns: frozenset[int]
+    fills: dict[str, str]
+    kinds: list[tuple[str, str | None]] = field(default_factory=list)  # prototype rows, in order
+    wrap: dict[int, float] = field(default_factory=dict)  # wrapped columns -> width
+
+
+class OpenpyxlSink:
+    """File-based sink (see the module docstring)."""
+
+    def __init__(self, path: Path | str, keep_vba: bool = False, *, keep_backups: int = KEEP_BACKUPS):
+        self.path = Path(path)
+        self.keep_vba = keep_vba
+        self.keep_backups = keep_backups
+        check_target(self.path, must_exist=keep_vba)
+        if keep_vba:
+            try:
+                # Never re-save a macro workbook any other way: without keep_vba the macros and buttons vanish.
+                self.wb = openpyxl.load_workbook(self.path, keep_vba=True)
+            except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+                raise ThiDuaError(f"Không mở được sổ “{self.path.name}” ({type(exc).__name__}: {exc}).") from None
+        else:
+            if self.path.suffix.lower() != ".xlsx":
+                raise ThiDuaError(f"Tệp tổng hợp mới phải có đuôi .xlsx (nhận được “{self.path.name}”).")
+            self.wb = openpyxl.Workbook()
+            self.wb.remove(self.wb.active)
+        self.tables: dict[str, _Table] = {}
+        self._header_font = Font(bold=True)
+        self._header_fill = PatternFill("solid", fgColor=HEADER_FILL)
+        self._border = Border(*(Side(style="thin", color="A6A6A6"),) * 4)
+
+    # -- the interface -------------------------------------------------------------------------------------------------
+
+    def write_table(
+        self,
+        sheet_name: str,
+        header: list[str],
+        rows: list[list[Any]],
+        *,
+        widths: list[float] | None = None,
+        freeze: str | None = "A2",
+        autofilter: bool = True,
+        text_columns: Iterable[int] = (),
+        number_formats: dict[int, str] | None = None,
+        fills: dict[str, str] | None = None,
+        title: str | None = None,
+    ) -> None:
+        wb = self.wb
+        index, code_name, state = None, None, "visible"
+        if sheet_name in wb.sheetnames:
+            old = wb[sheet_name]
+            index = wb.sheetnames.index(sheet_name)
+            code_name, state = old.sheet_properties.codeName, old.sheet_state
+            wb.remove(old)
+        ws = wb.create_sheet(sheet_name, index)
+        if code_name:  # the sheet's VBA document module stays attached to it
+            ws.sheet_properties.codeName = code_name
+        ws.sheet_state = state
+        ncols = len(header)
+        table = _Table(sheet_name, header, rows, frozenset(text_columns), dict(fills or {}))
+        number_formats = number_formats or {}
+        for c, text in enumerate(header, start=1):
+            cell = ws.cell(row=1, column=c, value=text)
+            cell.data_type = TYPE_STRING
+            cell.font = self._header_font
+            cell.fill = self._header_fill
+            cell.border = self._border
+            cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        widths = [widths[c] if widths and c < len(widths) else DEFAULT_WIDTH for c in range(ncols)]
+        for c, width in enumerate(widths, start=1):
+            ws.column_dimensions[get_column_letter(c)].width = width
+        ws.row_dimensions[1].height = max(_lines(text, width) for text, width in zip(header, widths, strict=True)) \
+            * LINE_HEIGHT + 4
+        table.wrap = {c: widths[c] for c in range(ncols) if widths[c] >= WRAP_FROM_WIDTH}
+        # Prototype rows: one per kind of cell, each cell styled as the data cells of that kind in that column.
+        table.kinds = [(TEXT, None), (NUMBER, None), (DATE, None), (DATETIME, None), (BOOL, None)]
+        table.kinds += [(TEXT, colour) for colour in dict.fromkeys(table.fills.values())]
+        for r, (kind, colour) in enumerate(table.kinds, start=2):
+            for c in range(1, ncols + 1):
+                cell = ws.cell(row=r, column=c, value=0)
+                cell.border = self._border
+                cell.alignment = Alignment(vertical="top", wrap_text=c - 1 in table.wrap and kind == TEXT)
+                if kind == NUMBER:
+                    cell.number_format = "@" if c - 1 in table.text_columns else number_formats.get(c - 1, "General")
+                elif kind == DATE:
+                    cell.number_format = DATE_FORMAT
+                elif kind == DATETIME:
+                    cell.number_format = DATETIME_FORMAT
+                elif kind == TEXT and c - 1 in table.text_columns:
+                    cell.number_format = "@"
+                if colour:
+                    cell.fill = PatternFill("solid", fgColor=colour)
+        last = get_column_letter(max(ncols, 1))
+        if freeze:
+            ws.freeze_panes = freeze
+        if autofilter:
+            ws.auto_filter.ref = f"A1:{last}{len(rows) + 1}"
+        ws.print_area = f"A1:{last}{len(rows) + 1}"  # the table, not a chart beside it
+        ws.print_title_rows = "1:1"
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.print_options.gridLines = False
+        ws.page_margins.left = ws.page_margins.right = 0.4
+        if title:
+            ws.oddHeader.center.text = title.replace("&", "&&")
+        ws.oddFooter.center.text = "Trang &P/&N"
+        self.tables[sheet_name] = table
+
+    def add_chart(
+        self,
+        sheet_name: str,
+        *,
+        title: str,
+        categories: int,
+        values: int,
+        first_row: int,
+        last_row: int,
+        anchor: str,
+        y_title: str = "",
+        percent: bool = False,
+    ) -> None:
+        ws = self.wb[sheet_name]
+        chart = BarChart()
+        chart.type = "bar"
+        chart.style = 10
+        chart.title = title
+        chart.y_axis.title = y_title or None
+        chart.legend = None
+        chart.height = max(7.5, 0.9 * (last_row - first_row + 1) + 3)
+        chart.width = 22
+        data = Reference(ws, min_col=values + 1, min_row=first_row + 2, max_row=last_row + 2)
+        col = get_column_letter(categories + 1)
+        cats = f"${col}${first_row + 2}:${col}${last_row + 2}"
+        chart.add_data(data, titles_from_data=False)
+        # Categories are text: a string reference, or Excel would label the bars 1, 2, 3…
+        chart.series[0].cat = AxDataSource(strRef=StrRef(f=f"{quote_sheetname(ws.title)}!{cats}"))
+        chart.series[0].tx = None
+        chart.dataLabels = DataLabelList()
+        chart.dataLabels.showVal = True
+        for flag in ("showCatName", "showSerName", "showLegendKey", "showPercent", "showLeaderLines"):
+            setattr(chart.dataLabels, flag, False)
+        if percent:
+            chart.y_axis.number_format = "0%"
+            chart.y_axis.scaling.min = 0
+            chart.y_axis.scaling.max = 1
+        chart.y_axis.delete = False
+        chart.x_axis.delete = False
+        chart.x_axis.scaling.orientation = "maxMin"  # first row at the top
+        ws.add_chart(chart, anchor)
+
+    def save(self) -> Path | None:
+        """Write the workbook atomically, backing up the previous file; return the backup's path (or None)."""
+        check_target(self.path, must_exist=self.keep_vba)
+        buf = io.BytesIO()
+        self.wb.save(buf)
+        backup = None
+        try:
+            with atomic_path(self.path) as tmp:
+                _patch_package(buf, tmp, self.tables)
+                _same_mode(self.path, tmp)
+                backup = make_backup(self.path, self.keep_backups)
+        except PermissionError as exc:
+            raise ThiDuaError(
+                f"Không ghi được “{self.path.name}” ({exc.strerror}). Nếu tệp đang mở trong Excel, hãy đóng rồi chạy "
+                "lại; tệp cũ vẫn giữ nguyên."
+            ) from None
+        return backup
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The package patch: data rows straight into the sheet XML
+
+
+_SHEET_RE = re.compile(r"<(?:\w+:)?sheet\b[^>]*>")
+_REL_RE = re.compile(r"<Relationship\b[^>]*>")
+_ATTR_RE = re.compile(r'([\w:]+)="([^"]*)"')
+_ROW_RE = re.compile(r"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
+_CELL_RE = re.compile(r"<c\b([^>]*?)(?:/>|>.*?</c>)", re.S)
+
+
+def _attrs(tag: str) -> dict[str, str]:
+    return dict(_ATTR_RE.findall(tag))
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&quot;", '"').replace("&apos;", "'").replace("&lt;", "<").replace("&gt;", ">") \
+        .replace("&amp;", "&")
+
+
+def _sheet_parts(zin: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> zip member, from the workbook part and its relationships."""
+    wb = zin.read("xl/workbook.xml").decode("utf-8")
+    rels = zin.read("xl/_rels/workbook.xml.rels").decode("utf-8")
+    targets = {}
+    for tag in _REL_RE.findall(rels):
+        a = _attrs(tag)
+        target = a.get("Target", "")
+        targets[a.get("Id")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    out = {}
+    for tag in _SHEET_RE.findall(wb):
+        a = _attrs(tag)
+        rid = a.get("r:id") or next((v for k, v in a.items() if k.endswith(":id")), None)
+        out[_unescape(a.get("name", ""))] = targets.get(rid, "")
+    return out
+
+
+class _Strings:
+    """The shared-string table of the data rows (openpyxl itself writes its few strings inline)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.refs = 0
+
+    def add(self, text: str) -> int:
+        i = self.index[text] = len(self.index)
+        return i
+
+    def render(self) -> str:
+        items = "".join(f'<si><t xml:space="preserve">{_xml_text(t)}</t></si>' for t in self.index)
+        return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{_MAIN_NS}" '
+                f'count="{max(self.refs, len(self.index))}" uniqueCount="{len(self.index)}">{items}</sst>')
+
+
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def _add_sst_part(content_types: str, rels: str) -> tuple[str, str]:
+    """Declare ``xl/sharedStrings.xml`` in the content types and the workbook's relationships."""
+    if "/xl/sharedStrings.xml" not in content_types:
+        override = f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_SST_TYPE}"/>'
+        content_types = content_types.replace("</Types>", override + "</Types>")
+    if _SST_REL not in rels:
+        ids = set(re.findall(r'\bId="([^"]+)"', rels))
+        n = len(ids) + 1
+        while f"rId{n}" in ids:
+            n += 1
+        rel = f'<Relationship Type="{_SST_REL}" Target="sharedStrings.xml" Id="rId{n}"/>'
+        rels = rels.replace("</Relationships>", rel + "</Relationships>")
+    return content_types, rels
+
+
+def _style_map(sheet_xml: str, table: _Table) -> dict[tuple[str, str | None], list[str]]:
+    """(kind, fill colour) -> per column the ``s="n"`` attribute text of the prototype cells."""
+    rows = {}
+    for row in _ROW_RE.findall(sheet_xml):
+        r = int(_attrs(row[: row.index(">")])["r"])
+        rows[r] = row
+    styles: dict[tuple[str, str | None], list[str]] = {}
+    ncols = len(table.header)
+    for i, kind in enumerate(table.kinds):
+        row = rows.get(i + 2, "")
+        attrs = [""] * ncols
+        for cell in _CELL_RE.finditer(row):
+            a = _attrs(cell.group(1))
+            col = _col_index(a["r"])
+            if col < ncols and "s" in a:
+                attrs[col] = f' s="{a["s"]}"'
+        styles[kind] = attrs
+    return styles
+
+
+def _col_index(ref: str) -> int:
+    n = 0
+    for ch in ref:
+        if not ch.isalpha():
+            break
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+CHUNK_ROWS = 4096
+
+
+def _row_heads(columns: list[tuple[Any, ...]], first: int, wrap: dict[int, float]) -> list[str]:
+    """The ``<row>`` start tags of a block of rows, with a height for rows whose wrapped text needs several lines."""
+    n = len(columns[0]) if columns else 0
+    lines = [1] * n
+    for c, width in wrap.items():
+        per_line = width * 1.1
+        known: dict[str, int] = {}
+        col = columns[c]
+        for i in [i for i, v in enumerate(col) if type(v) is str and (len(v) > per_line or "\n" in v)]:
+            v = col[i]
+            k = known.get(v)
+            if k is None:
+                k = known[v] = _lines(v, width)
+            if k > lines[i]:
+                lines[i] = k
+    return [f'<row r="{r}">' if k == 1 else
+            f'<row r="{r}" ht="{min(MAX_ROW_HEIGHT, k * LINE_HEIGHT + 2)}" customHeight="1">'
+            for r, k in enumerate(lines, start=first)]
+
+
+def _column_xml(values: tuple[Any, ...], rnums: list[str], c: int, letter: str, styles, table: _Table,
+                strings: _Strings) -> list[str]:
+    """The cells of one column for a block of rows ("" where empty), typed as the module docstring says."""
+    text_s, num_s = styles[(TEXT, None)][c], styles[(NUMBER, None)][c]
+    pre = f'<c r="{letter}'
+    text_tail, num_tail = f'"{text_s} t="s"><v>', f'"{num_s}><v>'
+    fills = {text: f'"{styles[(TEXT, colour)][c]} t="s"><v>' for text, colour in table.fills.items()}
+    index, add = strings.index, strings.add
+    as_text = c in table.text_columns
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if kinds <= {str}:  # the common cases first, as comprehensions
+        for v in set(values):
+            if v and v not in index:
+                add(v)
+        strings.refs += len(values) - values.count(None) - values.count("")
+        if fills:
+            return [f"{pre}{rs}{fills.get(v, text_tail)}{index[v]}</v></c>" if v else ""
+                    for v, rs in zip(values, rnums, strict=True)]
+        return [f"{pre}{rs}{text_tail}{index[v]}</v></c>" if v else "" for v, rs in zip(values, rnums, strict=True)]
+    if kinds == {int} and not as_text:
+        return [f"{pre}{rs}{num_tail}{v}</v></c>" if v is not None else ""
+                for v, rs in zip(values, rnums, strict=True)]
+    out: list[str] = []
+    append = out.append
+    texts = 0
+    for v, rs in zip(values, rnums, strict=True):
+        if v is None:
+            append("")
+            continue
+        t = type(v)
+        if t is not str and as_text:
+            v, t = _text_of(v), str
+        if t is str:
+            if not v:
+                append("")
+                continue
+            i = index.get(v)
+            if i is None:
+                i = add(v)
+            texts += 1
+            append(f"{pre}{rs}{fills.get(v, text_tail) if fills else text_tail}{i}</v></c>")
+        elif t is int:
+            append(f"{pre}{rs}{num_tail}{v}</v></c>")
+        else:
+            append(_other_cell(v, f"{pre}{rs}", c, styles, strings))
+    strings.refs += texts
+    return out
+
+
+def _other_cell(v: Any, start: str, c: int, styles, strings: _Strings) -> str:
+    if isinstance(v, bool):
+        return f'{start}"{styles[(BOOL, None)][c]} t="b"><v>{int(v)}</v></c>'
+    if isinstance(v, dt.datetime):
+        return f'{start}"{styles[(DATETIME, None)][c]}><v>{_serial(v)}</v></c>'
+    if isinstance(v, dt.date):
+        return f'{start}"{styles[(DATE, None)][c]}><v>{_serial(v)}</v></c>'
+    if isinstance(v, (int, float)):  # float, numpy and other number types
+        number = float(v)
+        if not math.isfinite(number):
+            return ""
+        shown = str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+        return f'{start}"{styles[(NUMBER, None)][c]}><v>{shown}</v></c>'
+    text = str(v)
+    i = strings.index.get(text)
+    if i is None:
+        i = strings.add(text)
+    strings.refs += 1
+    return f'{start}"{styles[(TEXT, None)][c]} t="s"><v>{i}</v></c>'
+
+
+def _rows_xml(table: _Table, styles: dict[tuple[str, str | None], list[str]], strings: _Strings) -> Iterator[str]:
+    """The data rows as sheet XML, in blocks of :data:`CHUNK_ROWS` rows (built column by column: faster)."""
+    ncols = len(table.header)
+    letters = [get_column_letter(c + 1) for c in range(ncols)]
+    rows = table.rows
+    for start in range(0, len(rows), CHUNK_ROWS):
+        block = [row if len(row) == ncols else [*row[:ncols], *[None] * (ncols - len(row))]
+                 for row in rows[start:start + CHUNK_ROWS]]
+        first = start + 2
+        rnums = [str(r) for r in range(first, first + len(block))]
+        values = list(zip(*block, strict=True))
+        cells = [_column_xml(values[c], rnums, c, letters[c], styles, table, strings) for c in range(ncols)]
+        heads = _row_heads(values, first, table.wrap)
+        yield "".join(f"{head}{''.join(row)}</row>" for head, *row in zip(heads, *cells, strict=True))
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _split_sheet(xml: str, table: _Table) -> tuple[str, str, dict[tuple[str, str | None], list[str]]]:
+    """The sheet XML before and after its data rows (the header row kept, the prototype rows dropped), and the
+    prototypes' styles."""
+    styles = _style_map(xml, table)
+    start = xml.index("<sheetData>") + len("<sheetData>")
+    end = xml.index("</sheetData>")
+    first = _ROW_RE.search(xml, start)
+    header = first.group(0) if first and first.start() < end else ""
+    last = get_column_letter(max(len(table.header), 1))
+    head = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{last}{len(table.rows) + 1}"/>', xml[:start],
+                  count=1)
+    return head + header, xml[end:], styles
+
+
+def _patch_package(buf: io.BytesIO, dest: Path, tables: dict[str, _Table]) -> None:
+    """Copy the package openpyxl wrote into ``dest``, with the data rows of ``tables`` streamed into their sheets and
+    their text into a shared-string table."""
+    buf.seek(0)
+    with zipfile.ZipFile(buf) as zin:
+        parts = {_sheet_parts(zin)[sheet]: table for sheet, table in tables.items()}
+        names = zin.namelist()
+        strings = _Strings()
+        sst, types, rels = "xl/sharedStrings.xml", "[Content_Types].xml", "xl/_rels/workbook.xml.rels"
+        if sst in names:  # openpyxl 3.1 writes its strings inline: a table of its own is not expected
+            raise ThiDuaError("Lỗi nội bộ: sổ đã có bảng chuỗi dùng chung (sharedStrings.xml).")
+        ct_xml, rels_xml = _add_sst_part(zin.read(types).decode("utf-8"), zin.read(rels).decode("utf-8"))
+        patched = {types: ct_xml.encode("utf-8"), rels: rels_xml.encode("utf-8")}
+        with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
+            for info in zin.infolist():
+                table = parts.get(info.filename)
+                if table is not None:
+                    head, tail, styles = _split_sheet(zin.read(info.filename).decode("utf-8"), table)
+                    with zout.open(info.filename, "w") as fh:
+                        fh.write(head.encode("utf-8"))
+                        for chunk in _rows_xml(table, styles, strings):
+                            fh.write(chunk.encode("utf-8", "replace"))
+                        fh.write(tail.encode("utf-8"))
+                else:
+                    data = patched.get(info.filename)
+                    zout.writestr(info, zin.read(info.filename) if data is None else data,
+                                  compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+            zout.writestr(sst, strings.render().encode("utf-8", "replace"), compress_type=zipfile.ZIP_DEFLATED,
+                          compresslevel=6)
