@@ -11,6 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from thidua.cli import app
+from thidua.office import soffice
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +53,13 @@ def test_demo_runs_as_a_console_script(tmp_path):
     assert len(list((tmp_path / "demo" / "forms").glob("*.xlsx"))) >= 8
     assert len(list((tmp_path / "demo" / "inbox").glob("*.xlsx"))) >= 8
     assert "Biểu đã điền mẫu" in proc.stderr
+    demo = tmp_path / "demo"
+    for name in ("ledger.sqlite", "tong-hop-2024-09.xlsx", "bao-cao/BaoCao_SoKet_2024-09.docx",
+                 "bao-cao/PhuLuc_SoKet_2024-09.xlsx"):
+        assert (demo / name).stat().st_size > 0, name
+    assert len(list((demo / "tra-lai").glob("*.xlsx"))) == 4  # one return package per deliberately faulty file
+    if soffice():
+        assert (demo / "bao-cao" / "BaoCao_SoKet_2024-09.pdf").stat().st_size > 0
 
 
 def test_readme_commands_are_the_ones_ci_runs():

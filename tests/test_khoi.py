@@ -169,3 +169,16 @@ def test_cli_khoi(three):
     assert [d["department_code"] for d in data["departments"]] == ["SGTVT", "STC"] and data["findings"] == []
     stamp = {r[0].value: r[1].value for r in openpyxl.load_workbook(paths[0])[STAMP_SHEET].iter_rows()}
     assert stamp["department_code"] == "SGTVT"
+
+
+def test_cli_consolidate_level_khoi(three):
+    tmp, paths, _ = three
+    out = tmp / "level.xlsx"
+    result = CliRunner().invoke(app, ["consolidate", "--level", "khoi", *map(str, paths), "--period", "2024-09",
+                                      "--out", str(out), "--json"])
+    assert result.exit_code == 1, result.output  # one appendix is for the wrong period: flagged, the rest rolled up
+    data = json.loads(result.stdout)
+    assert "E-KHOI-PERIOD" in {f["code"] for f in data["findings"]}
+    assert out.exists()
+    missing_out = CliRunner().invoke(app, ["consolidate", "--level", "khoi", *map(str, paths), "--period", "2024-09"])
+    assert missing_out.exit_code == 2 and "--out" in missing_out.output

@@ -193,7 +193,10 @@ def validate_cmd(paths: tuple[Path, ...], period: Period | None, as_json: bool, 
 
 
 @app.command("consolidate", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
-@click.argument("inbox", metavar="THƯ_MỤC_NHẬN", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("sources", nargs=-1, required=True, metavar="THƯ_MỤC_NHẬN | PHỤ_LỤC...", type=click.Path(path_type=Path))
+@click.option("--level", type=click.Choice(["so", "khoi"]), default="so", show_default=True,
+              help="so: tổng hợp biểu của các đơn vị thuộc Sở từ một thư mục nhận; khoi: Trưởng Khối tổng hợp phụ lục "
+                   "báo cáo (.xlsx) của các cơ quan thành viên (cần --out).")
 @click.option("--period", required=True, metavar="NNNN-TT", callback=parse_period, help="Kỳ tổng hợp. " + PERIOD_HELP)
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Sổ theo dõi (SQLite) ghi mọi tệp đã nhận (mặc định: thidua-ledger.sqlite cạnh thư mục nhận).")
@@ -206,8 +209,9 @@ def validate_cmd(paths: tuple[Path, ...], period: Period | None, as_json: bool, 
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
 @catalogue_options
 @library_errors
-def consolidate_cmd(inbox: Path, period: Period, ledger_path: Path | None, out_path: Path | None,
-                    workbook_path: Path | None, workers: int | None, as_json: bool, catalogue) -> None:
+def consolidate_cmd(sources: tuple[Path, ...], level: str, period: Period, ledger_path: Path | None,
+                    out_path: Path | None, workbook_path: Path | None, workers: int | None, as_json: bool,
+                    catalogue) -> None:
     """Tổng hợp: kiểm tra các tệp mới trong thư mục nhận, ghi vào sổ theo dõi, rồi ghi các trang “Tổng hợp”, “Theo nội
     dung”, “Tình hình nộp”, “Kết quả kiểm tra” của kỳ. Tệp đã nhận (cùng nội dung) không đọc lại; tệp mới nhất không có
     lỗi của mỗi đơn vị được dùng. Trạng thái thoát: 0 xong, 1 xong nhưng còn đơn vị có báo cáo bị trả lại trong kỳ, 2
@@ -219,6 +223,14 @@ def consolidate_cmd(inbox: Path, period: Period, ledger_path: Path | None, out_p
 
     if out_path is not None and workbook_path is not None:
         raise click.UsageError("Chỉ dùng một trong hai tùy chọn --out hoặc --workbook.")
+    if level == "khoi":
+        if out_path is None:
+            raise click.UsageError("Tổng hợp cấp Khối cần --out TỆP.xlsx.")
+        _run_khoi(sources, period, catalogue(), out_path, as_json)
+        return
+    if len(sources) != 1:
+        raise click.UsageError("Tổng hợp cấp Sở nhận đúng một thư mục nhận.")
+    inbox = sources[0]
     cat = catalogue()
     with progress_bar("Đang kiểm tra tệp mới") as bar:
         task = bar.add_task("", total=None)
@@ -354,11 +366,15 @@ def khoi_cmd(appendices: tuple[Path, ...], period: Period, out_path: Path, as_js
     """Tổng hợp cấp Khối: đọc phụ lục báo cáo (.xlsx do ThiDua lập) của các cơ quan thành viên, kiểm tra kỳ, danh mục
     và mã kiểm tra, rồi ghi bảng tổng hợp của Khối. Trạng thái thoát: 0 xong, 1 xong nhưng có phụ lục bị loại, 2
     không chạy được."""
+    _run_khoi(appendices, period, catalogue(), out_path, as_json)
+
+
+def _run_khoi(appendices: tuple[Path, ...], period: Period, cat: Catalogue, out_path: Path, as_json: bool) -> None:
     from rich.markup import escape
 
     from .khoi import run_khoi_cli
 
-    code = run_khoi_cli(appendices, period, catalogue(), out_path, as_json,
+    code = run_khoi_cli(appendices, period, cat, out_path, as_json,
                         say=lambda text: console.print(escape(text)), emit_json=print_json)
     if code:
         sys.exit(code)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalogue import Catalogue, Unit
+from rich.markup import escape
+
+from .catalogue import Catalogue, Unit, default_catalogue
+from .consolidate import consolidate, load_period
 from .form import write_forms
 from .layout import COLUMNS, FormLayout, a1, file_name
+from .model import STATUS_VI
+from .office import soffice
 from .period import Period
+from .report import write_report
 from .samples import FilledForm, fill_form, sample_fill
+from .validate import validate_report
 
 
 @dataclass(frozen=True)
@@ -100,8 +109,6 @@ def make_inbox(cat: Catalogue, period: Period, forms_dir: Path, inbox: Path, pro
 
 def run_demo(out_dir: Path, period: Period, say: Callable[[str], None] = print) -> DemoResult:
     """Run every stage that exists on the bundled sample data, writing into ``out_dir``."""
-    from .catalogue import default_catalogue
-
     cat = default_catalogue()
     out_dir = Path(out_dir)
     say(f"[bold]Chạy thử ThiDua 2024 — {period.label}[/] → {out_dir}")
@@ -111,10 +118,6 @@ def run_demo(out_dir: Path, period: Period, say: Callable[[str], None] = print) 
     for unit, text in result.mistakes.items():
         say(f"    – {unit}: cố ý có lỗi: {text}")
     # Validation: every inbox file against the seven targets; a return package for each file with findings.
-    from rich.markup import escape
-
-    from .validate import validate_report
-
     report = validate_report(result.inbox, cat, period, return_dir=out_dir / "tra-lai")
     s = report.summary()
     say(f"• Kiểm tra: {s['valid']}/{s['files']} tệp hợp lệ; {s['errors']} lỗi, {s['warnings']} cảnh báo; "
@@ -126,12 +129,6 @@ def run_demo(out_dir: Path, period: Period, say: Callable[[str], None] = print) 
                 f"báo: {escape(codes)}")
     # Consolidation: the inbox into the ledger and the master workbook. The sample files get plausible "received"
     # times (their mtime): the day the form was prepared, one unit after the deadline.
-    import datetime as dt
-    import os
-
-    from .consolidate import consolidate
-    from .model import STATUS_VI
-
     deadline = cat.organisation(period.first_day).deadline(period.year, period.month)
     for path in result.inbox:
         late = path.name.endswith("_QLVT.xlsx")
@@ -145,4 +142,13 @@ def run_demo(out_dir: Path, period: Period, say: Callable[[str], None] = print) 
         + ", ".join(f"{STATUS_VI[k]} {n}" for k, n in counts.items()))
     say(f"    – Sổ theo dõi: {escape(str(done.ledger))}")
     say(f"    – Bảng tổng hợp: {escape(str(master))}")
+    # The monthly sơ kết report for Sở Xây dựng, its appendix, and the PDF when LibreOffice is installed.
+    files = write_report(load_period(done.ledger, period, cat), cat, "so-ket", out_dir / "bao-cao",
+                         report_date=deadline + dt.timedelta(days=5), pdf=soffice() is not None)
+    say(f"• Báo cáo sơ kết: {escape(str(files.docx))}")
+    say(f"    – Phụ lục: {escape(str(files.appendix))}")
+    if files.pdf:
+        say(f"    – Bản PDF: {escape(str(files.pdf))}")
+    for warning in files.warnings:
+        say(f"    – Cảnh báo: {escape(warning)}")
     return result
