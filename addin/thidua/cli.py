@@ -193,7 +193,8 @@ def validate_cmd(paths: tuple[Path, ...], period: Period | None, as_json: bool, 
 
 
 @app.command("consolidate", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
-@click.argument("sources", nargs=-1, required=True, metavar="THƯ_MỤC_NHẬN | PHỤ_LỤC...", type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True, metavar="THƯ_MỤC_NHẬN | PHỤ_LỤC...",
+                type=click.Path(path_type=Path))
 @click.option("--level", type=click.Choice(["so", "khoi"]), default="so", show_default=True,
               help="so: tổng hợp biểu của các đơn vị thuộc Sở từ một thư mục nhận; khoi: Trưởng Khối tổng hợp phụ lục "
                    "báo cáo (.xlsx) của các cơ quan thành viên (cần --out).")
