@@ -361,28 +361,17 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
         for ind in target.indicators:
             _write_indicator_row(ws, fm, cat, ind, rows, period, required_cells)
 
-    ws.conditional_format(
-        f"{_ref('check', check_first)}:{_ref('check', check_last)}",
-        {"type": "text", "criteria": "begins with", "value": "Chưa đạt", "format": wb.add_format(fm.warn)},
-    )
-    bad = wb.add_format(fm.bad)
-    for prefix in BAD_PREFIXES:
-        for cell_range in (
-            f"{_ref('check', check_first)}:{_ref('check', check_last)}",
-            a1(STATUS_ROW, HEADER_VALUE_COL),
-        ):
-            ws.conditional_format(
-                cell_range, {"type": "text", "criteria": "begins with", "value": prefix, "format": bad}
-            )
-    good = wb.add_format(fm.good)
-    for prefix in GOOD_PREFIXES:
-        for cell_range in (
-            f"{_ref('check', check_first)}:{_ref('check', check_last)}",
-            a1(STATUS_ROW, HEADER_VALUE_COL),
-        ):
-            ws.conditional_format(
-                cell_range, {"type": "text", "criteria": "begins with", "value": prefix, "format": good}
-            )
+    # Colour the check messages by their first words; the first matching rule wins, so "Chưa đạt" comes first.
+    check_range = f"{_ref('check', check_first)}:{_ref('check', check_last)}"
+    status_cell = a1(STATUS_ROW, HEADER_VALUE_COL)
+    colours = [(("Chưa đạt",), fm.warn), (BAD_PREFIXES, fm.bad), (GOOD_PREFIXES, fm.good)]
+    for prefixes, props in colours:
+        fmt = wb.add_format(props)
+        for prefix in prefixes:
+            for cell_range in (check_range, status_cell):
+                ws.conditional_format(
+                    cell_range, {"type": "text", "criteria": "begins with", "value": prefix, "format": fmt}
+                )
     required_cells.append(a1(prep_r, HEADER_VALUE_COL))
     ws.conditional_format(
         required_cells[0],

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .layout import col_letter
+
 log = logging.getLogger(__name__)
 
 HEADER_FILL = "#DDEBF7"
@@ -69,15 +71,6 @@ def cell_value(value: Any, as_text: bool = False) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return cell_value(value.item(), as_text)
     return TEXT_PREFIX + str(value)
-
-
-def _column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 def _best_effort(what: str, action: Callable[[], Any]) -> None:
@@ -132,11 +125,11 @@ class XlwingsSink:
                     date_cols[c] = DATETIME_FORMAT if isinstance(value, dt.datetime) else DATE_FORMAT
             values.append(out)
         sheet = self._sheet(sheet_name)
-        last_row, last_col = len(rows) + 1, _column_letter(max(ncols, 1) - 1)
+        last_row, last_col = len(rows) + 1, col_letter(max(ncols, 1) - 1)
         formats = {**{c: f for c, f in (number_formats or {}).items() if c not in text_cols}, **date_cols}
         if rows:
             for c, number_format in sorted(formats.items()):
-                letter = _column_letter(c)
+                letter = col_letter(c)
                 sheet.range(f"{letter}2:{letter}{last_row}").number_format = number_format
         sheet.range("A1").value = values  # the one bulk write of the table
         head = sheet.range(f"A1:{last_col}1")
@@ -145,7 +138,7 @@ class XlwingsSink:
         _best_effort("header wrap", lambda: setattr(head.api, "WrapText", True))
         for c, width in enumerate(widths or []):
             if c < ncols:
-                sheet.range(f"{_column_letter(c)}1").column_width = width
+                sheet.range(f"{col_letter(c)}1").column_width = width
         if rows and fills:
             body = sheet.range(f"A2:{last_col}{last_row}")
             for text, colour in fills.items():
@@ -204,7 +197,7 @@ class XlwingsSink:
         top_left = sheet.range(anchor)
         height = max(220.0, 14.0 * (last_row - first_row + 1) + 90)
         chart = sheet.charts.add(left=top_left.left, top=top_left.top, width=620, height=height)
-        cat, val = _column_letter(categories), _column_letter(values)
+        cat, val = col_letter(categories), col_letter(values)
         first, last = first_row + 2, last_row + 2
         chart.chart_type = "bar_clustered"
         chart.set_source_data(sheet.range(f"{cat}{first}:{cat}{last},{val}{first}:{val}{last}"))
