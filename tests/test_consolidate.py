@@ -96,6 +96,10 @@ def test_inbox_files_skip_owner_hidden_and_other_files(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub").mkdir()
     assert [p.name for p in inbox_files(tmp_path, (tmp_path / "master.xlsx",))] == ["a.xlsx", "b.XLSM"]
+    if os.name == "posix":  # a link to the master is the master
+        (tmp_path / "c.xlsx").symlink_to(tmp_path / "master.xlsx")
+        (tmp_path / "d.xlsx").symlink_to(tmp_path / "a.xlsx")
+        assert [p.name for p in inbox_files(tmp_path, (tmp_path / "master.xlsx",))] == ["a.xlsx", "b.XLSM", "d.xlsx"]
 
 
 def test_twice_over_the_same_inbox_changes_nothing(inbox):
@@ -308,3 +312,63 @@ def test_the_process_pool_gives_the_same_tables_as_one_process(inbox):
     for name in ("values", "assessments", "attainment", "status"):
         assert getattr(one, name).equals(getattr(pool, name)), name
     assert one.findings == pool.findings
+
+
+def test_a_master_still_as_written_is_left_alone_and_anything_changed_writes_it_again(inbox):
+    import dataclasses
+
+    import openpyxl
+    from thidua.sink import backups
+
+    tmp = inbox.parent
+    master = tmp / "master.xlsx"
+
+    def identity(path: Path) -> tuple[int, int]:  # a rewrite replaces the file: another inode
+        st = path.stat()
+        return st.st_ino, st.st_mtime_ns
+
+    run(inbox)
+    written, stamp = master.read_bytes(), identity(master)
+
+    def rewritten(result) -> bool:
+        return result.master == master and identity(master) != stamp
+
+    again = run(inbox)  # nothing new, nothing else changed
+    assert again.master == master and again.backup is None and not backups(master)
+    assert master.read_bytes() == written and identity(master) == stamp
+    assert again.data is not None and again.counts() == run(inbox, write=False).counts()
+
+    # edited by hand: written again, the edited file kept as the backup
+    wb = openpyxl.load_workbook(master)
+    wb[SHEET_SUMMARY]["A2"] = "sửa tay"
+    wb.save(master)
+    stamp = identity(master)
+    result = run(inbox)
+    assert rewritten(result) and result.backup is not None and len(backups(master)) == 1
+    assert sheet_values(master)[SHEET_SUMMARY][1][0] != "sửa tay"
+    stamp = identity(master)
+    assert run(inbox).backup is None and identity(master) == stamp
+
+    # deleted: written again
+    master.unlink()
+    assert run(inbox).master == master and master.exists()
+    stamp = identity(master)
+
+    # another catalogue (a unit renamed): written again, with the new name
+    units = tuple(dataclasses.replace(u, name="Văn phòng Sở (tên mới)") if u.code == "VP" else u for u in CAT.units)
+    renamed = dataclasses.replace(CAT, units=units)
+    result = consolidate(inbox, PERIOD, renamed, ledger=tmp / "ledger.sqlite", out=master, workers=0)
+    assert rewritten(result)
+    assert any(r[1] == "Văn phòng Sở (tên mới)" for r in sheet_values(master)[SHEET_SUMMARY])
+    stamp = identity(master)
+    result = consolidate(inbox, PERIOD, renamed, ledger=tmp / "ledger.sqlite", out=master, workers=0)
+    assert not rewritten(result)
+
+    # back to the first catalogue, then a new file: written again each time
+    assert rewritten(run(inbox))
+    stamp = identity(master)
+    unit_file(tmp, "VP", "ThiDua_2024-09_VP (sửa).xlsx", when(21),
+              lambda f: f.set(cell("7.5", "month"), "Đã bổ sung minh chứng"))
+    result = run(inbox)
+    assert rewritten(result) and len(result.new) == 1
+    assert any(r[0] == "VP" and r[6] == "Đã bổ sung minh chứng" for r in sheet_values(master)[SHEET_SUMMARY])

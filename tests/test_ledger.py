@@ -199,3 +199,52 @@ def test_history_sent_to_a_worker_carries_its_figures_and_never_opens_the_ledger
 
 def test_history_of_a_ledger_not_yet_created(tmp_path):
     assert LedgerHistory(str(tmp_path / "none.sqlite")).earlier_ytd("VP", "2024-09", "2.1") is None
+
+
+def test_the_period_tables_carry_each_cell_with_its_type_raw_text_and_file(led):
+    from thidua.catalogue import default_catalogue
+    from thidua.consolidate import load_period
+
+    cat = default_catalogue()
+    record(led, received("aug.xlsx", period="2024-08", mtime=T0 - 30 * 86400, ytd=3), period="2024-08")
+    record(led, received("a.xlsx"), received("b.xlsx", unit="QLVT", mtime=T0 + 5, ytd=7))
+    data = load_period(led, "2024-09", cat)
+
+    def cells(unit: str, file: str, ytd: int) -> list[tuple]:
+        return [(unit, "2.1", "month", 1, "1", "D19", file), (unit, "2.1", "ytd", ytd, str(ytd), "E19", file),
+                (unit, "2.1", "note", '=HYPERLINK("x")', '=HYPERLINK("x")', "G19", file),
+                (unit, "7.4", "month", dt.date(2024, 6, 28), "28/06/2024", "D59", file)]
+
+    order = [u.code for u in cat.units]
+    first, second = sorted([("VP", "a.xlsx", 5), ("QLVT", "b.xlsx", 7)], key=lambda x: order.index(x[0]))
+    rows = list(data.values.itertuples(index=False, name=None))
+    assert rows == cells(*first) + cells(*second)
+    assert [type(r[3]) for r in rows] == [int, int, str, dt.date] * 2
+    assert list(data.values.dtypes) == [object] * 7
+    assert list(data.assessments.itertuples(index=False, name=None)) == [
+        (first[0], 1, "Đạt", None, "F13", first[1]), (second[0], 1, "Đạt", None, "F13", second[1])]
+    assert data.units == order
+    previous = data.previous  # August: VP's file only
+    assert len(previous) == len(order) * len(cat.targets)
+    assert set(previous[previous.unit != "VP"].reason) == {"Chưa nộp báo cáo."}
+
+
+def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO batches (received_at, inbox, period, tool_version) VALUES ('2024-09-30', '/in', "
+               "'2024-09', '0.1.0')")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Ledger(path) as led:
+        assert led.version == SCHEMA_VERSION == 2
+        assert led.db.execute("SELECT COUNT(*) FROM batches").fetchone() == (1,)
+        state = led.state()
+        assert led.master_note("/out/m.xlsx") is None
+        led.note_master("/out/m.xlsx", "s1", "abc")
+        assert led.master_note("/out/m.xlsx") == ("s1", "abc")
+        assert led.state() == state  # the note is not part of the record
+        record(led, received("a.xlsx"))
+        assert led.state() != state

@@ -201,3 +201,28 @@ def test_backups_keep_the_previous_master_and_at_most_five(inbox, tmp_path):
         assert last is not None and last.read_bytes() == previous
     kept = backups(out)
     assert len(kept) == KEEP_BACKUPS and kept[-1] == last
+
+
+def test_the_writer_thread_keeps_the_order_and_hands_back_its_error():
+    import sys
+
+    from thidua.sink import _Writer
+
+    class Collect(list):
+        def write(self, data):
+            self.append(data)
+
+    class Full:
+        def write(self, data):
+            raise OSError("ổ đĩa đầy")
+
+    interval = sys.getswitchinterval()
+    out = Collect()
+    with _Writer(out) as put:
+        for i in range(50):
+            put(bytes([i]))
+    assert out == [bytes([i]) for i in range(50)] and sys.getswitchinterval() == interval
+    with pytest.raises(OSError, match="ổ đĩa đầy"), _Writer(Full()) as put:
+        for _ in range(50):
+            put(b"x")
+    assert sys.getswitchinterval() == interval

@@ -195,3 +195,101 @@ def test_inserted_row_moves_values_and_is_reported(cat, filled, tmp_path):
     sub = read_submission(tmp_path / "i.xlsx", cat)
     assert "row_moved" in {p.code for p in sub.problems}
     assert sub.values() == read_submission(filled[0], cat).values()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Which cells hold a formula: the raw XML scan
+
+
+def formula_cells_cell_by_cell(xml: bytes) -> dict[str, bool]:
+    """The reference: every ``<c>`` element in turn, its content searched for an ``<f>`` (the scan the reader did before
+    it went from formula to cell)."""
+    import re
+
+    found: dict[str, bool] = {}
+    pos = 0
+    while True:
+        m = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/?)>").search(xml, pos)
+        if not m:
+            return found
+        pos = m.end()
+        if m.group(2) == b"/":
+            continue
+        body = re.compile(rb"(.*?)</(?:\w+:)?c>", re.S).match(xml, pos)
+        if not body:
+            return found
+        pos = body.end()
+        if re.search(rb"<(?:\w+:)?f[\s>/]", body.group(1)):
+            ref = re.search(rb'\br="([A-Z]{1,3}[0-9]{1,7})"', m.group(1))
+            if ref:
+                found[ref.group(1).decode()] = re.search(rb"<(?:\w+:)?v>[^<]", body.group(1)) is not None
+
+
+def sheet(cells: str, tail: str = "") -> bytes:
+    return (f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{cells}'
+            f"</sheetData>{tail}</worksheet>").encode()
+
+
+@pytest.mark.parametrize(
+    ("cells", "tail", "expected"),
+    [
+        ('<row r="14"><c r="D14"><f>10+15</f><v>25</v></c><c r="E14" t="n"><v>3</v></c></row>', "", {"D14": True}),
+        ('<row r="14"><c r="D14"><f>10+15</f></c><c r="E14"><f>1</f><v></v></c></row>', "",
+         {"D14": False, "E14": False}),
+        # a namespace prefix on every element
+        ('<x:row r="3"><x:c r="E3" t="n"><x:f>A1</x:f><x:v>4</x:v></x:c></x:row>', "", {"E3": True}),
+        # the cells sharing a formula carry only a self-closing <f/>
+        ('<row r="5"><c r="F5"><f t="shared" ref="F5:F6" si="0">A5</f><v>7</v></c>'
+         '<c r="F6"><f t="shared" si="0"/><v>8</v></c><c r="F7"><f t="shared" si="0"/></c></row>', "",
+         {"F5": True, "F6": True, "F7": False}),
+        # conditional formatting and data validation formulas are not cells
+        ('<row r="1"><c r="A1" s="2"/><c r="B1" t="inlineStr"><is><t>f</t></is></c></row>',
+         '<conditionalFormatting sqref="H13"><cfRule type="expression" priority="1"><formula>H13="x"</formula>'
+         '</cfRule></conditionalFormatting><dataValidations count="1"><dataValidation sqref="D14"><formula1>0'
+         "</formula1></dataValidation></dataValidations>", {}),
+        # escaped text that looks like a tag, attributes in another order, white space before <f>, <v> before <f>
+        ('<row r="7"><c r="A7" t="inlineStr"><is><t>&lt;f&gt;x&lt;/f&gt;</t></is></c>'
+         '<c s="3" r="G7" t="str">\n  <f>"a"</f><v>a</v></c><c r="H7"><v>1</v><f>1</f></c></row>', "",
+         {"G7": True, "H7": True}),
+        # an <f> outside any cell, and a cell without a reference
+        ('<row r="9"><f>bogus</f><c r="A9"><v>1</v></c><c t="n"><f>2</f><v>2</v></c></row>', "", {}),
+        # two formulas in one cell, and a cell of another element's name
+        ('<row r="2"><c r="B2"><f>1</f><f>2</f><v>3</v></c><cx r="C2"><f>4</f></cx></row>', "", {"B2": True}),
+        ("", "", {}),
+    ],
+)
+def test_formula_cells_are_found_from_their_formulas(cells, tail, expected):
+    from thidua.reader import _formula_cells
+
+    xml = sheet(cells, tail)
+    assert _formula_cells(xml) == expected == formula_cells_cell_by_cell(xml)
+
+
+_CELL = st.builds(
+    lambda prefix, col, row, formula, cached, closed, extra: (
+        f'<{prefix}c r="{col}{row}" s="1"/>' if closed else
+        f'<{prefix}c r="{col}{row}"{extra}>'
+        + {"none": "", "plain": f"<{prefix}f>A1+1</{prefix}f>", "shared": f'<{prefix}f t="shared" si="0"/>',
+           "array": f'<{prefix}f t="array" ref="{col}{row}">SUM(A1:A2)</{prefix}f>'}[formula]
+        + {"value": f"<{prefix}v>12</{prefix}v>", "empty": f"<{prefix}v></{prefix}v>", "none": "",
+           "text": f"<{prefix}is><{prefix}t>&lt;f&gt;</{prefix}t></{prefix}is>"}[cached]
+        + f"</{prefix}c>"
+    ),
+    prefix=st.sampled_from(["", "x:"]),
+    col=st.sampled_from(["A", "D", "H", "AB"]),
+    row=st.integers(1, 99),
+    formula=st.sampled_from(["none", "plain", "shared", "array"]),
+    cached=st.sampled_from(["value", "empty", "none", "text"]),
+    closed=st.booleans(),
+    extra=st.sampled_from(["", ' t="n"', ' t="str"', ' t="inlineStr"']),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(_CELL, max_size=30), tail=st.sampled_from(["", "<conditionalFormatting><cfRule><formula>1"
+                                                                     "</formula></cfRule></conditionalFormatting>"]))
+def test_formula_scan_finds_what_a_cell_by_cell_scan_finds(cells, tail):
+    from thidua.reader import _formula_cells
+
+    xml = sheet('<row r="1">' + "".join(cells) + "</row>", tail)
+    assert _formula_cells(xml) == formula_cells_cell_by_cell(xml)

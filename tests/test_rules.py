@@ -282,6 +282,32 @@ def test_merged_cells_over_inputs(make_form, catalogue, at):
     assert pairs(path, catalogue) == {("E-STRUCT-MERGED", month)}
 
 
+def test_input_cells_are_listed_once_per_run_and_never_reused_across_runs(make_form, catalogue, at):
+    from thidua.reader import read_submission
+
+    sub = read_submission(make_form(), catalogue)
+    calls = []
+    real = rules.input_cells
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+
+    try:
+        rules.input_cells = counting
+        assert rules.run_checks(sub, catalogue, PERIOD) == []
+        assert len(calls) == 1  # every check of the run shares one list
+        # the next run lists them again: a change of the submission in between is seen
+        sub.indicators["2.1"].month.value = None
+        sub.indicators["2.1"].month.raw = ""
+        codes = {(f.code, f.cell) for f in rules.run_checks(sub, catalogue, PERIOD)}
+        assert len(calls) == 2 and codes == {("E-REQ-MISSING", at("2.1", "month"))}
+    finally:
+        rules.input_cells = real
+    ctx = rules.Context(sub, catalogue)
+    assert ctx.inputs() is ctx.inputs() and ctx.inputs() == list(real(sub, catalogue))
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Completeness
 

@@ -11,9 +11,13 @@ import concurrent.futures as cf
 import concurrent.futures.process
 import contextlib
 import datetime as dt
+import functools
 import gc
 import hashlib
+import json
+import os
 import pickle
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import __version__
 from .catalogue import Catalogue
 from .errors import ThiDuaError
 from .findings import FileResult, Finding
@@ -75,14 +80,20 @@ def inbox_files(inbox: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
     """The workbooks directly inside ``inbox`` (not its subfolders), without Excel's ``~$`` owner files, hidden or
     temporary files, and the paths in ``exclude`` (the master and the ledger when they sit in the inbox)."""
     skip = {p.resolve() for p in exclude}
+    # Resolving every path costs a system call per folder level; only a link, or a file named like an excluded one,
+    # can resolve to an excluded path.
+    skip_names = {p.name.casefold() for p in (*skip, *map(Path, exclude))}
     found = []
-    for path in inbox.iterdir():
-        name = path.name
-        if name.startswith(("~$", ".")) or path.suffix.lower() not in SUFFIXES or not path.is_file():
-            continue
-        if path.resolve() in skip:
-            continue
-        found.append(path)
+    with os.scandir(inbox) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(("~$", ".")) or os.path.splitext(name)[1].lower() not in SUFFIXES \
+                    or not entry.is_file():
+                continue
+            path = inbox / name
+            if (entry.is_symlink() or name.casefold() in skip_names) and path.resolve() in skip:
+                continue
+            found.append(path)
     return sorted(found, key=lambda p: p.name)
 
 
@@ -199,6 +210,10 @@ def consolidate(
     ``out`` (a new .xlsx, default ``tong-hop-<period>.xlsx`` beside the inbox) or ``workbook`` (an existing .xlsm whose
     master sheets are replaced) is checked first: if it is open in Excel or read-only, nothing at all is written.
     ``write=False`` updates the ledger and returns the tables without writing a workbook.
+
+    A master that is still exactly what would be written (the ledger, the catalogue, the period and the program are
+    those it was written from, and its bytes are those written: see :func:`master_state`) is left as it is: no
+    rewrite, no backup.
     """
     from .master import write_master
     from .sink import OpenpyxlSink, check_target
@@ -251,13 +266,79 @@ def consolidate(
         result.data = load_period(led, period, catalogue)
         clock("load")
         if target is not None:
-            sink = OpenpyxlSink(target, keep_vba=workbook is not None)
-            write_master(result.data, catalogue, sink)
-            clock("tables")
-            result.backup = sink.save()
-            clock("save")
+            state = master_state(led, period, catalogue, workbook is not None)
+            if _master_is_current(led, target, state):  # nothing to do: it holds exactly what would be written
+                clock("tables")
+                clock("save")
+            else:
+                sink = OpenpyxlSink(target, keep_vba=workbook is not None)
+                write_master(result.data, catalogue, sink)
+                clock("tables")
+                result.backup = sink.save()
+                _note_master(led, target, state)
+                clock("save")
             result.master = target
     return result
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Is the master already what would be written?
+
+
+def master_state(led: Ledger, period: Period, catalogue: Catalogue, workbook: bool) -> str:
+    """A fingerprint of everything the master of ``period`` is made from: the state of the ledger (it changes with every
+    run that records anything), the period, the catalogue (units, targets, indicators, rules, deadlines), the program
+    (its version and source), the local time zone (times received are shown in local time) and the kind of target
+    (a new .xlsx or the sheets of an .xlsm)."""
+    parts = {
+        "ledger": led.state(),
+        "period": str(period),
+        "workbook": workbook,
+        "catalogue": hashlib.sha256(repr(catalogue).encode("utf-8")).hexdigest(),
+        "program": _program_fingerprint(),
+        "time_zone": [time.timezone, time.altzone, time.daylight, list(time.tzname)],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def _program_fingerprint() -> str:
+    """The program's version and the hash of its source files (a changed program may lay out the master otherwise)."""
+    digest = hashlib.sha256(__version__.encode("utf-8"))
+    folder = Path(__file__).resolve().parent
+    for path in sorted(folder.glob("*.py")):
+        with contextlib.suppress(OSError):
+            digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _master_key(target: Path) -> str:
+    return str(target.resolve())
+
+
+def _master_is_current(led: Ledger, target: Path, state: str) -> bool:
+    """The master was written from ``state`` and its bytes are still those written (not edited, replaced or
+    deleted since)."""
+    note = led.master_note(_master_key(target))
+    if note is None or note[0] != state or not target.is_file():
+        return False
+    return _file_sha256(target) == note[1]
+
+
+def _note_master(led: Ledger, target: Path, state: str) -> None:
+    """Note what was just written. Best effort: when it cannot be noted, the next run simply writes the master again."""
+    sha = _file_sha256(target)
+    if sha is None:
+        return
+    with contextlib.suppress(ThiDuaError, sqlite3.Error):
+        led.note_master(_master_key(target), state, sha)
 
 
 class _Clock:
@@ -408,13 +489,26 @@ def load_period(ledger: Ledger | Path | str, period: Period | str, catalogue: Ca
             led.close()
 
 
-def _cell_rows(led: Ledger, period: Period) -> list[tuple]:
-    return led.db.execute(
-        """SELECT v.unit, v.code, v."column", v.value, v.type, v.raw, v.cell, f.file_name
-           FROM current c JOIN files f ON f.id = c.file_id JOIN file_values v ON v.file_id = c.file_id
+def _cell_rows(led: Ledger, period: Period) -> tuple[dict[int, tuple[str, str]], Iterable[tuple]]:
+    """The cells of the period's current files: ``({file id: (unit, file name)}, rows (file id, code, column, value,
+    type, raw, cell))``, the rows as a cursor to go through once; ``raw`` is None where it is the value's text itself
+    (most cells: no second copy of the same text). The unit and the file name are looked up once per file rather than
+    carried by every cell (the ledger stores a file's unit with each of its cells, always the file's own)."""
+    files = {
+        file_id: (unit, name)
+        for file_id, unit, name in led.db.execute(
+            "SELECT f.id, f.unit, f.file_name FROM current c JOIN files f ON f.id = c.file_id WHERE c.period = ?",
+            (str(period),),
+        )
+    }
+    rows = led.db.execute(
+        """SELECT v.file_id, v.code, v."column", v.value, v.type,
+                  CASE WHEN v.raw = v.value THEN NULL ELSE v.raw END, v.cell
+           FROM current c JOIN file_values v ON v.file_id = c.file_id
            WHERE c.period = ?""",
         (str(period),),
-    ).fetchall()
+    )
+    return files, rows
 
 
 def _units(catalogue: Catalogue, extra: set[str]) -> list[str]:
@@ -424,17 +518,18 @@ def _units(catalogue: Catalogue, extra: set[str]) -> list[str]:
 
 
 def _load_period(led: Ledger, period: Period, catalogue: Catalogue) -> PeriodData:
-    rows = _cell_rows(led, period)
     files = _year_files(led, period)
-    units = _units(catalogue, {r[0] for r in rows} | {f["unit"] for f in files if f["unit"]})
-    values, assessments = _tables(rows, units, catalogue)
+    current, rows = _cell_rows(led, period)
+    units = _units(catalogue, {unit for unit, _name in current.values()} | {f["unit"] for f in files if f["unit"]})
+    values, assessments = _tables(current, rows, units, catalogue)
     status = _status(files, units, period, catalogue)
     month_status = {r.unit: r.status for r in status[status["period"] == str(period)].itertuples()}
     attainment = attainment_table(values, assessments, units, catalogue, month_status)
     prev = period.previous()
-    prev_rows = _cell_rows(led, prev)
+    prev_current, prev_cursor = _cell_rows(led, prev)
+    prev_rows = prev_cursor.fetchall()
     if prev_rows:
-        prev_values, prev_assessments = _tables(prev_rows, units, catalogue)
+        prev_values, prev_assessments = _tables(prev_current, prev_rows, units, catalogue)
         previous = attainment_table(prev_values, prev_assessments, units, catalogue, {})
     else:
         previous = pd.DataFrame(columns=ATTAINMENT_COLUMNS)
@@ -455,25 +550,63 @@ def _frame(records: list[tuple], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(records if records else None, columns=columns, dtype=object)
 
 
-def _tables(rows: list[tuple], units: list[str], catalogue: Catalogue) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``values`` and ``assessments`` from the ledger's cells of the current files, in catalogue order."""
+def _tables(files: dict[int, tuple[str, str]], rows: Iterable[tuple], units: list[str], catalogue: Catalogue
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``values`` and ``assessments`` from the ledger's cells of the current files (:func:`_cell_rows`), in catalogue
+    order: by unit, then indicator, then column (month, ytd, note)."""
     unit_rank = {u: i for i, u in enumerate(units)}
     code_rank = {ind.code: i for i, ind in enumerate(catalogue.indicators)}
     col_rank = {"month": 0, "ytd": 1, "note": 2}
+    span = 10 * (len(code_rank) + 1)  # sort key: unit rank * span + indicator rank * 10 + column rank
+    # (code, column) -> (rank, code, column): the sort key's part, and one shared object for each code, column and cell
+    # text (the tables keep them; tens of thousands of equal strings would otherwise each be an object of its own)
+    place: dict[tuple[str, str], tuple[int, str, str]] = {}
+    shared: dict[str, str] = {}
     value_records = []
+    keys = []
     target_cells: dict[tuple[str, int], dict[str, Any]] = {}
-    for unit, code, column, text, kind, raw, cell, file_name in rows:
+    numbers: dict[str, int] = {}  # figures repeat too: one int object for each text
+    last_file, unit, file_name, base = None, "", "", 0
+    for file_id, code, column, text, kind, raw, cell in rows:
+        if file_id != last_file:  # a file's cells come together
+            last_file = file_id
+            unit, file_name = files[file_id]
+            base = unit_rank.get(unit, 1 << 30) * span
         if code.startswith("T"):
             number = int(code[1:])
-            entry = target_cells.setdefault((unit, number), {"unit": unit, "target": number, "assessment": None,
-                                                             "explanation": None, "cell": None, "file": file_name})
+            entry = target_cells.get((unit, number))
+            if entry is None:
+                entry = target_cells[(unit, number)] = {"unit": unit, "target": number, "assessment": None,
+                                                        "explanation": None, "cell": None, "file": file_name}
             entry[column] = decode_value(text, kind)
             if column == "assessment":
                 entry["cell"] = cell
-        elif code in code_rank:
-            value_records.append((unit, code, column, decode_value(text, kind), raw, cell, file_name))
-    value_records.sort(key=lambda r: (unit_rank.get(r[0], 1 << 30), code_rank[r[1]], col_rank.get(r[2], 9)))
-    values = _frame(value_records, VALUE_COLUMNS)
+            continue
+        found = place.get((code, column))
+        if found is None:
+            rank = code_rank.get(code)
+            if rank is None:
+                continue
+            found = place[(code, column)] = (rank * 10 + col_rank.get(column, 9), code, column)
+        at, code, column = found
+        if kind == "int":
+            value = numbers.get(text)
+            if value is None:
+                value = numbers[text] = int(text)
+        elif kind == "str":
+            value = text
+        else:
+            value = decode_value(text, kind)
+        if cell is not None:
+            cell = shared.setdefault(cell, cell)
+        if raw is None:  # the value's text
+            raw = text if kind == "str" else shared.setdefault(text, text)
+        else:
+            raw = shared.setdefault(raw, raw)
+        value_records.append((unit, code, column, value, raw, cell, file_name))
+        keys.append(base + at)
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    values = _frame([value_records[i] for i in order], VALUE_COLUMNS)
     targets = sorted(target_cells.values(), key=lambda e: (unit_rank.get(e["unit"], 1 << 30), e["target"]))
     assessments = _frame([tuple(e[c] for c in ASSESSMENT_COLUMNS) for e in targets], ASSESSMENT_COLUMNS)
     return values, assessments
@@ -604,11 +737,15 @@ def attainment_table(
 ) -> pd.DataFrame:
     """One row per unit × target: met when every "target" rule of the target's indicators is met (0/0 counts as met)
     and the unit assessed itself "Đạt"; ``reason`` says why not, in Vietnamese."""
-    keys = zip(values["unit"].tolist(), values["code"].tolist(), values["column"].tolist(), strict=True)
-    cells = dict(zip(keys, values["value"].tolist(), strict=True))
-    assess = {(r.unit, r.target): (r.assessment, r.explanation) for r in assessments.itertuples()}
-    with_file = set(values["unit"]) | set(assessments["unit"])
     rules = _target_rules(catalogue)
+    # Only the cells the rules look at (a few indicators of each unit), picked out before going row by row
+    wanted = {code for found in rules.values() for ind, _col, whole, _wcol in found for code in (ind.code, whole)}
+    judged = values[values["code"].isin(wanted)] if len(values) else values
+    keys = zip(judged["unit"].tolist(), judged["code"].tolist(), judged["column"].tolist(), strict=True)
+    cells = dict(zip(keys, judged["value"].tolist(), strict=True))
+    assess = {(u, t): (a, e) for u, t, a, e in zip(*(assessments[c].tolist() for c in
+                                                     ("unit", "target", "assessment", "explanation")), strict=True)}
+    with_file = set(values["unit"]) | set(assessments["unit"])
     records = []
     for unit in units:
         for target in catalogue.targets:

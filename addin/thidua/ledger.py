@@ -9,7 +9,7 @@ where the secretary keeps her folders, unlike WAL) with ``synchronous=FULL``; ev
 Tables (schema version 1):
 
 - ``batches``: one row per run that recorded at least one new file (when, inbox, requested period, tool version).
-  A run that finds nothing new writes nothing at all, so running twice over the same folder changes nothing.
+  A run that finds nothing new records nothing at all, so running twice over the same folder changes nothing.
 - ``files``: every file ever received, keyed by its SHA-256 (a file whose bytes are already known is skipped before it
   is read): path, file name, size, mtime, received_at, the unit and period it is for, the stamp's fields, the name's
   unit and period, whether it is valid, its error/warning counts, ``status`` (:data:`CURRENT`, :data:`SUPERSEDED`,
@@ -20,6 +20,11 @@ Tables (schema version 1):
 - ``findings``: the findings of each file, in order.
 - ``current``: per unit × period, the file whose values count.
 - ``replacements``: the log of every change of the current file (old file, new file, when, why).
+
+Schema version 2 adds ``masters``: per master workbook written, the state of the ledger (and of everything else the
+master is made from) it was written from and the SHA-256 of the file as written. It is bookkeeping of outputs, not part
+of the record (not in :data:`TABLES`): a run with nothing new leaves a master that is still exactly what it would write
+as it is (see :func:`thidua.consolidate.consolidate`).
 
 Policy (:meth:`Ledger.record`): the newest file (by mtime, then received order) without errors is current; a file with
 errors never becomes current (it is kept as rejected, with why); an older file never replaces a newer one; every
@@ -122,6 +127,15 @@ MIGRATIONS: list[str] = [
         replaced_at TEXT NOT NULL,
         reason TEXT NOT NULL
     );
+    """,
+    # 2: which master was written from which state
+    """
+    CREATE TABLE masters (
+        target TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        written_at TEXT NOT NULL
+    ) WITHOUT ROWID;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -333,6 +347,26 @@ class Ledger:
     def _row(self, row: tuple, table: str) -> dict[str, Any]:
         cols = [r[1] for r in self.db.execute(f"PRAGMA table_info({table})")]
         return dict(zip(cols, row, strict=True))
+
+    def state(self) -> str:
+        """Where the record stands: it changes with every run that records anything (each such run adds a batch and
+        files) and with the schema."""
+        batch, files, last = self.db.execute(
+            "SELECT (SELECT MAX(id) FROM batches), (SELECT COUNT(*) FROM files), (SELECT MAX(id) FROM files)"
+        ).fetchone()
+        return f"{self.version}:{batch}:{files}:{last}"
+
+    def master_note(self, target: str) -> tuple[str, str] | None:
+        """``(state, sha256)`` noted when the master ``target`` (a resolved path) was last written, if it was."""
+        row = self.db.execute("SELECT state, sha256 FROM masters WHERE target = ?", (target,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def note_master(self, target: str, state: str, sha256: str) -> None:
+        """Note that the master ``target`` was written from ``state`` and holds bytes of hash ``sha256`` (a
+        transaction of its own)."""
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO masters (target, state, sha256, written_at) VALUES (?, ?, ?, ?)",
+                            (target, state, sha256, _now()))
 
     def dump(self) -> dict[str, list[tuple]]:
         """Every row of every table, sorted: for comparing two ledgers."""

@@ -75,13 +75,25 @@ def summary_table(data: PeriodData, catalogue: Catalogue) -> Table:
     header = ["Mã đơn vị", "Tên đơn vị", "Nội dung", "Mã chỉ tiêu", "Tên nội dung / chỉ tiêu", "Đơn vị tính",
               "Tháng báo cáo", "Lũy kế từ đầu năm", "Tự đánh giá nội dung", "Giải trình / ghi chú", "Tệp nguồn",
               "Ô nguồn"]
+    # Per unit: indicator code -> [month, ytd, note], each (value, cell, file) or None
+    cells: dict[str, dict[str, list[Any]]] = {}
+    slot = {"month": 0, "ytd": 1, "note": 2}
     v = data.values
-    cells: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {
-        key: (_clean(value), cell, file)
-        for key, value, cell, file in zip(
-            zip(*_cols(v, "unit", "code", "column"), strict=True), *_cols(v, "value", "cell", "file"), strict=True
-        )
-    }
+    last_unit: Any = object()
+    by_code: dict[str, list[Any]] = {}
+    for unit, code, column, value, cell, file in zip(*_cols(v, "unit", "code", "column", "value", "cell", "file"),
+                                                     strict=True):
+        i = slot.get(column)
+        if i is None:
+            continue
+        if unit is not last_unit:  # a unit's rows come together: look its table up once
+            last_unit = unit
+            by_code = cells.setdefault(unit, {})
+        triple = by_code.get(code)
+        if triple is None:
+            triple = by_code[code] = [None, None, None]
+        kind = type(value)
+        triple[i] = (value if kind is int or kind is str else _clean(value), cell, file)
     a = data.assessments
     assess = {
         (u, int(t)): (_clean(s), _clean(e), c, f)
@@ -90,25 +102,35 @@ def summary_table(data: PeriodData, catalogue: Catalogue) -> Table:
     }
     present = set(v["unit"]) | set(a["unit"])
     names = _unit_names(data, catalogue)
+    layout = [(target, str(target.number), [(ind.code, ind.name, ind.unit or None) for ind in target.indicators])
+              for target in catalogue.targets]
+    none3 = (None, None, None)
     rows: list[list[Any]] = []
+    append = rows.append
     for unit in data.units:
         if unit not in present:
             continue
         name = names[unit]
-        for target in catalogue.targets:
-            assessment, explanation, a_cell, a_file = assess.get((unit, target.number), (None, None, None, None))
-            rows.append([unit, name, target.number, str(target.number), target.title, None, None, None, assessment,
-                         explanation, a_file, a_cell])
-            for ind in target.indicators:
-                month = cells.get((unit, ind.code, "month"))
-                ytd = cells.get((unit, ind.code, "ytd"))
-                note = cells.get((unit, ind.code, "note"))
-                refs = [x[1] for x in (month, ytd) if x is not None and x[1]]
-                source = next((x[2] for x in (month, ytd, note) if x is not None), a_file)
-                rows.append([
-                    unit, name, target.number, ind.code, ind.name, ind.unit or None,
+        by_code = cells.get(unit, {})
+        for target, number_text, indicators in layout:
+            number = target.number
+            assessment, explanation, a_cell, a_file = assess.get((unit, number), (None, None, None, None))
+            append([unit, name, number, number_text, target.title, None, None, None, assessment, explanation, a_file,
+                    a_cell])
+            for code, ind_name, ind_unit in indicators:
+                month, ytd, note = by_code.get(code, none3)
+                m_ref = month[1] if month is not None else None
+                y_ref = ytd[1] if ytd is not None else None
+                if m_ref and y_ref:
+                    ref = f"{m_ref}, {y_ref}"
+                else:
+                    ref = m_ref or y_ref or None
+                source = (month[2] if month is not None else ytd[2] if ytd is not None
+                          else note[2] if note is not None else a_file)
+                append([
+                    unit, name, number, code, ind_name, ind_unit,
                     month[0] if month else None, ytd[0] if ytd else None, assessment,
-                    note[0] if note else None, source, ", ".join(refs) or None,
+                    note[0] if note else None, source, ref,
                 ])
     return Table(SHEET_SUMMARY, header, rows, {
         "widths": [10, 30, 8, 9, 60, 9, 12, 12, 12, 45, 30, 10],
@@ -142,19 +164,25 @@ def by_target_table(data: PeriodData, catalogue: Catalogue) -> tuple[Table, Char
                      _ratio(n, total), prev_ratio, None, None,
                      f"{total - n} đơn vị chưa đạt" if total - n else None, None])
     v = data.values
-    sums: dict[tuple[str, str], int] = Counter()
-    yes: dict[tuple[str, str], int] = Counter()
-    answered: dict[tuple[str, str], int] = Counter()
+    sums: dict[tuple[str, str], int] = {}
+    yes: dict[tuple[str, str], int] = {}
+    answered: dict[tuple[str, str], int] = {}
     for code, column, value in zip(*_cols(v, "code", "column", "value"), strict=True):
-        value = _clean(value)
-        if value is None or column == "note":
+        if column == "note":
             continue
-        if isinstance(value, int) and not isinstance(value, bool):
-            sums[(code, column)] += value
+        kind = type(value)
+        if kind is not int and kind is not str:
+            value = _clean(value)
+            if value is None:
+                continue
+        if kind is int or (isinstance(value, int) and not isinstance(value, bool)):
+            key = (code, column)
+            sums[key] = sums.get(key, 0) + value
         elif isinstance(value, str):
-            answered[(code, column)] += 1
+            key = (code, column)
+            answered[key] = answered.get(key, 0) + 1
             if value == "Có":
-                yes[(code, column)] += 1
+                yes[key] = yes.get(key, 0) + 1
     a = data.assessments
     explanations = {(u, int(t)): _clean(e) for u, t, e in zip(*_cols(a, "unit", "target", "explanation"), strict=True)}
     names = _unit_names(data, catalogue)
@@ -207,10 +235,16 @@ def status_table(data: PeriodData, catalogue: Catalogue) -> Table:
     grid: dict[tuple[str, int], str] = {}
     notes: dict[str, Any] = {}
     s = data.status
+    this = str(data.period)
+    month_of: dict[Any, tuple[int, bool]] = {}  # period -> (month, is the period's)
     for unit, period, status, reason in zip(*_cols(s, "unit", "period", "status", "reason"), strict=True):
-        month = int(str(period)[5:7])
+        known = month_of.get(period)
+        if known is None:
+            text = str(period)
+            known = month_of[period] = (int(text[5:7]), text == this)
+        month, current = known
         grid[(unit, month)] = status
-        if str(period) == str(data.period):
+        if current:
             notes[unit] = _clean(reason)
     names = _unit_names(data, catalogue)
     rows = []
@@ -232,10 +266,12 @@ def findings_table(data: PeriodData, catalogue: Catalogue) -> Table:
     """"Kết quả kiểm tra": every finding of the period's current and outstanding rejected files."""
     header = ["Tệp", "Mã đơn vị", "Mã lỗi", "Mức độ", "Trang tính", "Ô", "Chỉ tiêu", "Giá trị", "Nội dung"]
     unit_of: dict[str, str] = {}
-    for frame in (data.status, data.values, data.assessments):
-        for file, unit in zip(*_cols(frame, "file", "unit"), strict=True):
-            if _clean(file):
-                unit_of.setdefault(file, unit)
+    if data.findings:
+        for frame in (data.status, data.values, data.assessments):
+            # each (file, unit) pair once: a file has tens of rows in the values
+            for file, unit in dict.fromkeys(zip(*_cols(frame, "file", "unit"), strict=True)):
+                if _clean(file):
+                    unit_of.setdefault(file, unit)
     rows = []
     for f in data.findings:
         value = f.value

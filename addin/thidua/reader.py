@@ -11,6 +11,7 @@ column A, and the result is compared with the layout recorded in the form's stam
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import html
 import io
@@ -51,7 +52,24 @@ def nfc(value: Any) -> Any:
 
 
 def _norm_label(text: Any) -> str:
-    return " ".join(nfc(str(text)).split()).rstrip(":").strip().casefold() if text is not None else ""
+    """A label as compared: NFC, single spaces, no trailing colon, case-folded. The same labels recur in every file:
+    short texts are normalised once (a cache kept small whatever a file holds)."""
+    if text is None:
+        return ""
+    text = text if type(text) is str else str(text)
+    return _norm_short(text) if len(text) <= MAX_LABEL_CACHED else _norm_text(text)
+
+
+def _norm_text(text: str) -> str:
+    return " ".join(nfc(text).split()).rstrip(":").strip().casefold()
+
+
+MAX_LABEL_CACHED = 200
+_norm_short = functools.lru_cache(maxsize=2048)(_norm_text)
+
+
+#: ``a1`` for the cells the reader looks at, which are the same in every file.
+_a1 = functools.lru_cache(maxsize=8192)(a1)
 
 
 @dataclass
@@ -210,36 +228,54 @@ def type_value(kind: str, value: Any) -> tuple[Any, str | None]:
 # ----------------------------------------------------------------------------------------------------------------------
 # File-level checks before calamine sees the file
 
-_CELL_RE = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/?)>")
+_FORMULA_RE = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_TAG_RE = re.compile(rb"<(/?)(?:\w+:)?(\w+)")
+_CELL_START_RE = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/?)>")
+_CELL_END_RE = re.compile(rb"</(?:\w+:)?c>")
+_CACHED_RE = re.compile(rb"<(?:\w+:)?v>[^<]")
 _REF_RE = re.compile(rb'\br="([A-Z]{1,3}[0-9]{1,7})"')
-_CELL_BODY_RE = re.compile(rb"(.*?)</(?:\w+:)?c>", re.S)
 
 
 def _formula_cells(xml: bytes) -> dict[str, bool]:
     """A1 ref -> whether a cached value is present, for every cell that holds a formula.
 
-    A scan of the raw XML with regular expressions: no DTD, no entity is ever expanded, nothing is evaluated.
+    A scan of the raw XML with regular expressions: no DTD, no entity is ever expanded, nothing is evaluated. The
+    cost is per formula, not per cell: each ``<f>`` (``<x:f>`` with a namespace prefix, or a self-closing ``<f/>`` of
+    a shared formula) is found, then its cell's start tag by looking back over the tags before it. A cell's content
+    runs from its start tag to the first ``</c>``, so the look-back stops at any ``c`` tag: a start tag is the cell
+    (unless self-closing), an end tag means the ``<f>`` is in no cell. It never looks back past the previous
+    ``<f>``: a cell starting before that one would have been found from it, which keeps the scan linear.
     """
     found: dict[str, bool] = {}
-    if b"<f" not in xml and b":f" not in xml:
-        return found
-    pos = 0
-    while True:
-        m = _CELL_RE.search(xml, pos)
-        if not m:
-            return found
-        pos = m.end()
-        if m.group(2) == b"/":
+    floor = 0  # where the previous <f> was: no look-back goes further
+    done = 0  # the end of the last formula cell found: any <f> before it belongs to that cell
+    for m in _FORMULA_RE.finditer(xml):
+        at = m.start()
+        lower, floor = floor, at
+        if at < done:
             continue
-        body = _CELL_BODY_RE.match(xml, pos)
-        if not body:
-            return found
-        content = body.group(1)
-        pos = body.end()
-        if re.search(rb"<(?:\w+:)?f[\s>/]", content):
-            ref = _REF_RE.search(m.group(1))
-            if ref:
-                found[ref.group(1).decode()] = re.search(rb"<(?:\w+:)?v>[^<]", content) is not None
+        start = None
+        back = at
+        while True:
+            lt = xml.rfind(b"<", lower, back)
+            if lt < 0:
+                break
+            back = lt
+            tag = _TAG_RE.match(xml, lt)
+            if tag is not None and tag.group(2) == b"c":
+                if not tag.group(1):
+                    start = _CELL_START_RE.match(xml, lt)
+                break
+        if start is None or start.group(2) == b"/":
+            continue
+        end = _CELL_END_RE.search(xml, m.end())
+        if end is None:
+            break
+        done = end.end()
+        ref = _REF_RE.search(start.group(1))
+        if ref:
+            found[ref.group(1).decode()] = _CACHED_RE.search(xml, start.end(), end.start()) is not None
+    return found
 
 
 def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
@@ -405,14 +441,19 @@ def _find_table_header(rows: list[list[Any]]) -> tuple[int, dict[str, int]] | No
     """The table's header row and the column of each heading, found by the headings' text."""
     wanted = {_norm_label(title): key for key, (_c, title) in COLUMNS.items()}
     for r, row in enumerate(rows[:200]):
-        cols = {wanted[_norm_label(v)]: c for c, v in enumerate(row) if isinstance(v, str) and _norm_label(v) in wanted}
+        cols = {}
+        for c, v in enumerate(row):
+            if isinstance(v, str):
+                key = wanted.get(_norm_label(v))
+                if key is not None:
+                    cols[key] = c
         if "code" in cols and "month" in cols:
             return r, cols
     return None
 
 
 def _make_cell(rows, formulas: dict[str, bool], r: int, c: int, kind: str) -> Cell:
-    ref = a1(r, c)
+    ref = _a1(r, c)
     raw_value = _cell_at(rows, r, c)
     value, issue = type_value(kind, raw_value)
     cell = Cell(cell=ref, value=value, raw=_raw_text(raw_value), issue=issue)
@@ -441,9 +482,11 @@ def _row_codes(rows: list[list[Any]], start: int, code_col: int) -> tuple[dict[s
 def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, bool], cat: Catalogue) -> None:
     # Header block: label in column B (or anywhere in the row's first columns), value in the next non-empty cell
     labels = {_norm_label(label): key for key, (_r, label) in HEADER.items()}
-    for r in range(min(len(rows), 40)):
-        for c in range(min(len(rows[r]), HEADER_LABEL_COL + 2)):
-            key = labels.get(_norm_label(_cell_at(rows, r, c)))
+    for r, row in enumerate(rows[:40]):
+        for c, label in enumerate(row[:HEADER_LABEL_COL + 2]):
+            if label is None or label == "":  # an empty cell is no label
+                continue
+            key = labels.get(_norm_label(label))
             if key and key not in sub.header:
                 vc = next((cc for cc in range(c + 1, c + 6) if _cell_at(rows, r, cc) is not None), c + 2)
                 if key in ("preparer", "prepared_on"):

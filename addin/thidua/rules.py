@@ -16,6 +16,7 @@ warning (does not), ``I`` information. Codes are stable: never reuse or rename o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -132,6 +133,16 @@ class Context:
     history: History | None = None
     indicator: Indicator | None = None
     rule: Any = None
+    #: Shared by the contexts of one :func:`run_checks` call: what several checks derive from the submission (its
+    #: input cells), worked out once per run instead of once per check.
+    shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def inputs(self) -> list[InputCell]:
+        """``input_cells`` of the submission, listed once per run."""
+        found = self.shared.get("inputs")
+        if found is None:
+            found = self.shared["inputs"] = list(input_cells(self.sub, self.catalogue))
+        return found
 
     @property
     def file(self) -> str:
@@ -254,8 +265,9 @@ def is_blank(cell: Cell | None) -> bool:
 _A1_RE = re.compile(r"^([A-Z]{1,3})([0-9]{1,7})$")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_a1(ref: str) -> tuple[int, int] | None:
-    """``A1`` -> zero-based (row, col)."""
+    """``A1`` -> zero-based (row, col) (cached: the same cells recur in every file)."""
     m = _A1_RE.match(ref or "")
     if not m:
         return None
@@ -566,16 +578,20 @@ def rows_and_labels(ctx: Context) -> Iterator[Finding]:
 @check("structure", E_STRUCT_MERGED)
 def merged_inputs(ctx: Context) -> Iterator[Finding]:
     """Merged cells over input cells hide all but one of them."""
-    inputs = {}
-    for ic in input_cells(ctx.sub, ctx.catalogue):
-        pos = parse_a1(ic.cell.cell)
-        if pos:
-            inputs[pos] = ic
+    ranges = []
     for rng in ctx.sub.merged:
         parts = rng.split(":")
         a, b = parse_a1(parts[0]), parse_a1(parts[-1])
-        if not a or not b or a == b:
-            continue
+        if a and b and a != b:
+            ranges.append((rng, parts, a, b))
+    if not ranges:
+        return
+    inputs = {}
+    for ic in ctx.inputs():
+        pos = parse_a1(ic.cell.cell)
+        if pos:
+            inputs[pos] = ic
+    for rng, parts, a, b in ranges:
         covered = [inputs[(r, c)] for r in range(a[0], b[0] + 1) for c in range(a[1], b[1] + 1) if (r, c) in inputs]
         if covered:
             names = "; ".join(f"{ic.cell.cell} — {ic.what}" for ic in covered[:4])
@@ -603,7 +619,7 @@ _FILL_HOW = {
 @check("completeness", E_REQ_MISSING)
 def required_inputs(ctx: Context) -> Iterator[Finding]:
     """One finding per required input cell left empty, including the preparer and each target's self-assessment."""
-    for ic in input_cells(ctx.sub, ctx.catalogue):
+    for ic in ctx.inputs():
         if not ic.required or not is_blank(ic.cell):
             continue
         if ic.key and ic.key.startswith("T"):
@@ -673,7 +689,7 @@ def number_text_hint(raw: str) -> str:
 @check("type", E_TYPE_TEXT_NUMBER, E_TYPE_NOT_INTEGER, E_TYPE_NOT_NUMBER, E_TYPE_NEGATIVE)
 def numbers(ctx: Context) -> Iterator[Finding]:
     """A count cell holds a whole, non-negative number typed as a number."""
-    for ic in input_cells(ctx.sub, ctx.catalogue):
+    for ic in ctx.inputs():
         if ic.kind != "count":
             continue
         c = ic.cell
@@ -701,7 +717,7 @@ def numbers(ctx: Context) -> Iterator[Finding]:
 @check("type", E_TYPE_NOT_IN_LIST)
 def in_list(ctx: Context) -> Iterator[Finding]:
     """A yes/no, choice or self-assessment cell holds one of the listed values."""
-    for ic in input_cells(ctx.sub, ctx.catalogue):
+    for ic in ctx.inputs():
         if ic.kind not in ("yesno", "choice"):
             continue
         c = ic.cell
@@ -716,7 +732,7 @@ def in_list(ctx: Context) -> Iterator[Finding]:
 @check("type", E_TYPE_DATE_TEXT, E_TYPE_NOT_DATE)
 def dates(ctx: Context) -> Iterator[Finding]:
     """A date cell holds a date, not a text that looks like one."""
-    for ic in input_cells(ctx.sub, ctx.catalogue):
+    for ic in ctx.inputs():
         if ic.kind != "date":
             continue
         c = ic.cell
@@ -734,7 +750,7 @@ def dates(ctx: Context) -> Iterator[Finding]:
 @check("type", E_TYPE_FORMULA, E_TYPE_FORMULA_NO_CACHE)
 def formulas(ctx: Context) -> Iterator[Finding]:
     """An input cell holds a value typed in, not a formula (its value is not read)."""
-    for ic in input_cells(ctx.sub, ctx.catalogue):
+    for ic in ctx.inputs():
         c = ic.cell
         if c.issue == "formula":
             yield ctx.finding(E_TYPE_FORMULA.code,
@@ -1050,17 +1066,20 @@ def run_checks(sub: Submission, catalogue: Catalogue, period: Period | None = No
                history: History | None = None) -> list[Finding]:
     """Every finding of one submission: every file check, then every declared rule, family by family."""
     out: list[Finding] = []
+    shared: dict[str, Any] = {}
+    rule_items: list[tuple[Indicator, str, Any]] | None = None
     for family in FAMILIES:
         for chk in REGISTRY.values():
             if chk.family != family or chk.scope == "batch" or not _can_run(chk, sub):
                 continue
             if chk.scope == "file":
-                _guarded(chk, Context(sub, catalogue, period, history), out)
+                _guarded(chk, Context(sub, catalogue, period, history, shared=shared), out)
                 continue
-            for ind in catalogue.indicators:
-                for name, value in ind.rules.items():
-                    if name in chk.rules:
-                        _guarded(chk, Context(sub, catalogue, period, history, ind, value), out)
+            if rule_items is None:  # every declared rule, indicator by indicator
+                rule_items = [(ind, name, value) for ind in catalogue.indicators for name, value in ind.rules.items()]
+            for ind, name, value in rule_items:
+                if name in chk.rules:
+                    _guarded(chk, Context(sub, catalogue, period, history, ind, value, shared=shared), out)
     # A rule declared twice (e.g. both max and numerator_of on the same whole) reports once.
     seen: set[tuple] = set()
     unique = []

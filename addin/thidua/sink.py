@@ -30,20 +30,25 @@ owner file ``~$<name>`` beside it) or read-only. It writes atomically and keeps 
 Speed: openpyxl lays out each sheet (header, styles, widths, panes, filter, print setup, charts) with one prototype
 row per kind of cell; on saving, the prototype rows are replaced by the data rows generated directly as sheet XML
 with the prototypes' style indices, and their text added to the shared-string table. Text therefore always lands as a
-shared string (``t="s"``): it cannot become a formula.
+shared string (``t="s"``): it cannot become a formula. The rows are made column by column in blocks, each distinct
+value's cell text once per block, and a block is compressed on a thread of its own while the next one is made.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import math
 import os
+import queue
 import re
 import shutil
 import stat
+import sys
+import threading
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -511,26 +516,36 @@ def _col_index(ref: str) -> int:
 
 
 CHUNK_ROWS = 4096
+WRITE_AHEAD = 2  # blocks of rows waiting to be written
+SWITCH_INTERVAL = 0.0005  # seconds, while the writer thread runs (see _Writer)
 
 
 def _row_heads(columns: list[tuple[Any, ...]], first: int, wrap: dict[int, float]) -> list[str]:
     """The ``<row>`` start tags of a block of rows, with a height for rows whose wrapped text needs several lines."""
     n = len(columns[0]) if columns else 0
-    lines = [1] * n
+    lines: list[int] | None = None
     for c, width in wrap.items():
         per_line = width * 1.1
-        known: dict[str, int] = {}
         col = columns[c]
-        for i in [i for i, v in enumerate(col) if type(v) is str and (len(v) > per_line or "\n" in v)]:
-            v = col[i]
-            k = known.get(v)
-            if k is None:
-                k = known[v] = _lines(v, width)
-            if k > lines[i]:
-                lines[i] = k
-    return [f'<row r="{r}">' if k == 1 else
-            f'<row r="{r}" ht="{min(MAX_ROW_HEIGHT, k * LINE_HEIGHT + 2)}" customHeight="1">'
-            for r, k in enumerate(lines, start=first)]
+        try:
+            distinct = set(col)
+        except TypeError:  # an unhashable value: not text, so not measured
+            distinct = {v for v in col if type(v) is str}
+            col = tuple(v if type(v) is str else None for v in col)
+        tall: dict[str, int] = {}  # each distinct text that needs more than one line, measured once
+        for v in distinct:
+            if type(v) is str and (len(v) > per_line or "\n" in v):
+                k = _lines(v, width)
+                if k > 1:
+                    tall[v] = k
+        if tall:
+            ks = list(map(tall.get, col, itertools.repeat(1, n)))  # only texts are keys: anything else is 1
+            lines = ks if lines is None else list(map(max, lines, ks))
+    if lines is None:
+        return [f'<row r="{r}">' for r in range(first, first + n)]
+    ends = {k: ">" if k == 1 else f' ht="{min(MAX_ROW_HEIGHT, k * LINE_HEIGHT + 2)}" customHeight="1">'
+            for k in set(lines)}
+    return [f'<row r="{r}"{end}' for r, end in zip(range(first, first + n), map(ends.__getitem__, lines), strict=True)]
 
 
 def _column_xml(values: tuple[Any, ...], rnums: list[str], c: int, letter: str, styles, table: _Table,
@@ -544,37 +559,49 @@ def _column_xml(values: tuple[Any, ...], rnums: list[str], c: int, letter: str, 
     as_text = c in table.text_columns
     kinds = set(map(type, values))
     kinds.discard(type(None))
-    if kinds <= {str}:  # the common cases first, as comprehensions
+    if kinds <= {str}:  # the common cases first, as comprehensions; each distinct value's tail is made once
+        tails: dict[Any, str] = {}
         for v in set(values):
-            if v and v not in index:
-                add(v)
+            if v:
+                i = index.get(v)
+                if i is None:
+                    i = add(v)
+                tails[v] = f"{fills.get(v, text_tail) if fills else text_tail}{i}</v></c>"
         strings.refs += len(values) - values.count(None) - values.count("")
-        if fills:
-            return [f"{pre}{rs}{fills.get(v, text_tail)}{index[v]}</v></c>" if v else ""
-                    for v, rs in zip(values, rnums, strict=True)]
-        return [f"{pre}{rs}{text_tail}{index[v]}</v></c>" if v else "" for v, rs in zip(values, rnums, strict=True)]
+        return [f"{pre}{rs}{tails[v]}" if v else "" for v, rs in zip(values, rnums, strict=True)]
     if kinds == {int} and not as_text:
-        return [f"{pre}{rs}{num_tail}{v}</v></c>" if v is not None else ""
-                for v, rs in zip(values, rnums, strict=True)]
+        tails = {v: f"{num_tail}{v}</v></c>" for v in set(values) if v is not None}
+        return [f"{pre}{rs}{tails[v]}" if v is not None else "" for v, rs in zip(values, rnums, strict=True)]
     out: list[str] = []
     append = out.append
     texts = 0
+    text_tails: dict[str, str] = {}  # each distinct text's and number's tail, made once
+    int_tails: dict[int, str] = {}
     for v, rs in zip(values, rnums, strict=True):
         if v is None:
             append("")
             continue
         t = type(v)
+        if t is int and not as_text:
+            tail = int_tails.get(v)
+            if tail is None:
+                tail = int_tails[v] = f"{num_tail}{v}</v></c>"
+            append(f"{pre}{rs}{tail}")
+            continue
         if t is not str and as_text:
             v, t = _text_of(v), str
         if t is str:
             if not v:
                 append("")
                 continue
-            i = index.get(v)
-            if i is None:
-                i = add(v)
+            tail = text_tails.get(v)
+            if tail is None:
+                i = index.get(v)
+                if i is None:
+                    i = add(v)
+                tail = text_tails[v] = f"{fills.get(v, text_tail) if fills else text_tail}{i}</v></c>"
             texts += 1
-            append(f"{pre}{rs}{fills.get(v, text_tail) if fills else text_tail}{i}</v></c>")
+            append(f"{pre}{rs}{tail}")
         elif t is int:
             append(f"{pre}{rs}{num_tail}{v}</v></c>")
         else:
@@ -610,14 +637,15 @@ def _rows_xml(table: _Table, styles: dict[tuple[str, str | None], list[str]], st
     letters = [get_column_letter(c + 1) for c in range(ncols)]
     rows = table.rows
     for start in range(0, len(rows), CHUNK_ROWS):
-        block = [row if len(row) == ncols else [*row[:ncols], *[None] * (ncols - len(row))]
-                 for row in rows[start:start + CHUNK_ROWS]]
+        block = rows[start:start + CHUNK_ROWS]
+        if set(map(len, block)) != {ncols}:
+            block = [row if len(row) == ncols else [*row[:ncols], *[None] * (ncols - len(row))] for row in block]
         first = start + 2
-        rnums = [str(r) for r in range(first, first + len(block))]
+        rnums = list(map(str, range(first, first + len(block))))
         values = list(zip(*block, strict=True))
         cells = [_column_xml(values[c], rnums, c, letters[c], styles, table, strings) for c in range(ncols)]
         heads = _row_heads(values, first, table.wrap)
-        yield "".join(f"{head}{''.join(row)}</row>" for head, *row in zip(heads, *cells, strict=True))
+        yield "".join(map("".join, zip(heads, *cells, ["</row>"] * len(block), strict=True)))
 
 
 def _text_of(value: Any) -> str:
@@ -642,6 +670,57 @@ def _split_sheet(xml: str, table: _Table) -> tuple[str, str, dict[tuple[str, str
     return head + header, xml[end:], styles
 
 
+class _Writer:
+    """``put(data)`` writes to ``fh`` on a thread of its own, so that compressing a block of rows (zlib releases the
+    GIL) overlaps with making the next one. At most :data:`WRITE_AHEAD` blocks wait; an error of the thread is raised
+    in the caller, at the latest on leaving the ``with`` block.
+
+    The thread needs the GIL for a moment between its steps (checksum, compression, write); with the default switch
+    interval (5 ms) it would wait that long each time while the caller makes rows, and fall behind. The interval is
+    shortened while the thread runs and restored afterwards."""
+
+    def __init__(self, fh: Any):
+        self.fh = fh
+        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=WRITE_AHEAD)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="thidua-writer", daemon=True)
+        self.interval = sys.getswitchinterval()
+
+    def _run(self) -> None:
+        while True:
+            data = self.blocks.get()
+            if data is None:
+                return
+            if self.error is None:
+                try:
+                    self.fh.write(data)
+                except BaseException as exc:  # handed to the caller
+                    self.error = exc
+
+    def __enter__(self) -> Callable[[bytes], None]:
+        sys.setswitchinterval(min(self.interval, SWITCH_INTERVAL))
+        try:
+            self.thread.start()
+        except BaseException:
+            sys.setswitchinterval(self.interval)
+            raise
+        return self.put
+
+    def put(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.blocks.put(data)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.blocks.put(None)
+            self.thread.join()
+        finally:
+            sys.setswitchinterval(self.interval)
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+
 def _patch_package(buf: io.BytesIO, dest: Path, tables: dict[str, _Table]) -> None:
     """Copy the package openpyxl wrote into ``dest``, with the data rows of ``tables`` streamed into their sheets and
     their text into a shared-string table."""
@@ -660,11 +739,11 @@ def _patch_package(buf: io.BytesIO, dest: Path, tables: dict[str, _Table]) -> No
                 table = parts.get(info.filename)
                 if table is not None:
                     head, tail, styles = _split_sheet(zin.read(info.filename).decode("utf-8"), table)
-                    with zout.open(info.filename, "w") as fh:
-                        fh.write(head.encode("utf-8"))
+                    with zout.open(info.filename, "w") as fh, _Writer(fh) as put:
+                        put(head.encode("utf-8"))
                         for chunk in _rows_xml(table, styles, strings):
-                            fh.write(chunk.encode("utf-8", "replace"))
-                        fh.write(tail.encode("utf-8"))
+                            put(chunk.encode("utf-8", "replace"))
+                        put(tail.encode("utf-8"))
                 else:
                     data = patched.get(info.filename)
                     zout.writestr(info, zin.read(info.filename) if data is None else data,
