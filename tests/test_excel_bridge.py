@@ -191,8 +191,8 @@ def test_every_action_keeps_macros_buttons_and_ribbon(desk: Path) -> None:
          "Lỗi: Ô “Kỳ báo cáo (NNNN-TT)” trên trang “Bảng điều khiển”: Kỳ báo cáo “2024-13” không hợp lệ"),
         ("make_forms", lambda d: setting(d / "ThiDua2024.xlsm", "TD_Period", None),
          "Lỗi: Ô “Kỳ báo cáo (NNNN-TT)” trên trang “Bảng điều khiển”: chưa nhập kỳ báo cáo"),
-        ("write_report", lambda d: None, "Lỗi: Ô “Sổ cái (tệp lưu hồ sơ đã nhận)” trên trang “Bảng điều khiển”: chưa "
-                                         "có sổ cái"),
+        ("write_report", lambda d: None,
+         "Lỗi: Ô “Sổ theo dõi (tệp lưu hồ sơ đã nhận)” trên trang “Bảng điều khiển”: chưa có sổ theo dõi"),
         ("write_report", lambda d: setting(d / "ThiDua2024.xlsm", "TD_Kind", "báo cáo quý"),
          "Lỗi: Ô “Loại báo cáo” trên trang “Bảng điều khiển”: chỉ chọn “sơ kết” hoặc “tổng kết”"),
         ("validate_inbox", lambda d: setting(d / "ThiDua2024.xlsm", "TD_Inbox", "."),

@@ -32,7 +32,7 @@ import tempfile
 import traceback
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -292,7 +292,7 @@ class Settings:
         path = self.path("TD_Ledger")
         assert path is not None
         if must_exist and not path.is_file():
-            raise self.problem("TD_Ledger", f"chưa có sổ cái “{path}”. Hãy bấm “Tổng hợp” trước.")
+            raise self.problem("TD_Ledger", f"chưa có sổ theo dõi “{path}”. Hãy bấm “Tổng hợp” trước.")
         return path
 
     def catalogue(self) -> Catalogue:
@@ -381,25 +381,13 @@ def _inbox(cfg: Settings) -> tuple[Path, list[Path]]:
     return inbox, inbox_files(inbox, exclude=tuple(p for p in (cfg.path("TD_Ledger"),) if p))
 
 
-def findings_sheet(results: list[Any], period: Period, cat: Catalogue) -> Any:
-    """The "Kết quả kiểm tra" table of a validation run, laid out exactly as the master's (same columns, options)."""
-    import pandas as pd
-
-    from .master import findings_table
-    from .model import STATUS_COLUMNS, PeriodData
-
-    findings = [replace(f, file=r.path.name) for r in results for f in r.findings]
-    files = pd.DataFrame([{"unit": r.unit, "period": r.period, "file": r.path.name} for r in results],
-                         columns=STATUS_COLUMNS)
-    return findings_table(PeriodData(period, [], status=files, findings=findings), cat)
-
-
 @entry_point("Đang kiểm tra các tệp trong hộp thư đến…")
 def validate_inbox(cfg: Settings) -> str:
     """Button “Kiểm tra hộp thư đến”: check every file of the inbox (as ``thidua validate --return-dir``), list the
     findings on "Kết quả kiểm tra" and write a return package for each file with findings. The ledger is not
     changed (it is read for the year-to-date history when it exists)."""
     from .ledger import LedgerHistory
+    from .master import validation_findings_table
     from .validate import validate_report
 
     cat, period = cfg.catalogue(), cfg.period()
@@ -410,7 +398,7 @@ def validate_inbox(cfg: Settings) -> str:
     returns = cfg.output() / RETURNS_DIR / str(period)
     history = LedgerHistory(str(ledger)) if ledger.is_file() else None  # read only: validation records nothing
     report = validate_report(files, cat, period, history, return_dir=returns)
-    table = findings_sheet(report.results, period, cat)
+    table = validation_findings_table(report.results, period, cat)
     cfg.book.write_table(table.sheet, table.header, table.rows, **table.options)
     message = report.summary_line()
     if report.return_packages:
@@ -429,7 +417,7 @@ def consolidate(cfg: Settings) -> str:
     inbox, files = _inbox(cfg)
     ledger = cfg.ledger()
     if not files and not ledger.is_file():
-        raise ThiDuaError(f"Chưa có gì để tổng hợp: hộp thư đến “{inbox}” chưa có tệp biểu nào và chưa có sổ cái "
+        raise ThiDuaError(f"Chưa có gì để tổng hợp: hộp thư đến “{inbox}” chưa có tệp biểu nào và chưa có sổ theo dõi "
                           f"“{ledger.name}”.")
     result = consolidate_inbox(inbox, period, cat, ledger=ledger, write=False)
     data = result.data
@@ -439,7 +427,7 @@ def consolidate(cfg: Settings) -> str:
     counts = result.counts()
     s = result.summary
     return (f"Đã tổng hợp {period.label}: {len(s.new)} tệp mới ({len(s.current)} được dùng, {len(s.rejected)} bị trả "
-            f"lại), {len(result.skipped)} tệp đã có trong sổ cái. Đúng hạn {counts['on_time']}, trễ hạn "
+            f"lại), {len(result.skipped)} tệp đã có trong sổ theo dõi. Đúng hạn {counts['on_time']}, trễ hạn "
             f"{counts['late']}, chưa nộp {counts['missing']}, bị trả lại {counts['rejected']} đơn vị.")
 
 
@@ -455,7 +443,7 @@ def write_report(cfg: Settings) -> str:
     ledger = cfg.ledger(must_exist=True)
     data = load_period(ledger, period, cat)
     if data.values.empty:
-        raise ThiDuaError(f"Sổ cái chưa có số liệu của {period.label}: hãy bấm “Tổng hợp” trước khi viết báo cáo.")
+        raise ThiDuaError(f"Sổ theo dõi chưa có số liệu của {period.label}: hãy bấm “Tổng hợp” trước khi viết báo cáo.")
     out = cfg.output() / REPORTS_DIR
     files = write_report_files(data, cat, kind, out)
     message = (f"Đã viết báo cáo {KIND_VI[kind].lower()} {period.label}: “{files.docx.name}” và "

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
 from .catalogue import Catalogue
 from .findings import SEVERITY_VI
-from .model import STATUS_VI, PeriodData
+from .model import STATUS_COLUMNS, STATUS_VI, PeriodData
+from .period import Period
 from .sink import SheetSink
 
 SHEET_SUMMARY = "Tổng hợp"
@@ -287,6 +288,14 @@ def findings_table(data: PeriodData, catalogue: Catalogue) -> Table:
         "title": f"Kết quả kiểm tra báo cáo {data.period.label}",
     })
 
+
+
+def validation_findings_table(results: list, period: Period, catalogue: Catalogue) -> Table:
+    """The "Kết quả kiểm tra" table of a validation run (``FileResult`` list), laid out exactly as the master's."""
+    findings = [replace(f, file=r.path.name) for r in results for f in r.findings]
+    files = pd.DataFrame([{"unit": r.unit, "period": r.period, "file": r.path.name} for r in results],
+                         columns=STATUS_COLUMNS)
+    return findings_table(PeriodData(period, [], status=files, findings=findings), catalogue)
 
 def master_tables(data: PeriodData, catalogue: Catalogue) -> tuple[list[Table], list[Chart]]:
     by_target, chart = by_target_table(data, catalogue)

@@ -85,7 +85,7 @@ SETTINGS = (
     Setting("TD_Kind", "Loại báo cáo", KIND_SO_KET,
             "“sơ kết”: báo cáo hằng tháng; “tổng kết”: báo cáo cuối năm (chọn trong danh sách).",
             (KIND_SO_KET, KIND_TONG_KET)),
-    Setting("TD_Ledger", "Sổ cái (tệp lưu hồ sơ đã nhận)", "thidua-ledger.sqlite",
+    Setting("TD_Ledger", "Sổ theo dõi (tệp lưu hồ sơ đã nhận)", "thidua-ledger.sqlite",
             "Tệp lưu mọi tệp đã nhận, số liệu và kết quả kiểm tra. Không xóa, không sửa tay."),
     Setting("TD_Output", "Thư mục kết quả", "ket-qua",
             "Nơi ghi biểu trắng, báo cáo và phụ lục. Chưa có thì chương trình tự tạo."),
@@ -108,9 +108,9 @@ BUTTONS = (
            "Tạo biểu báo cáo (.xlsx) của kỳ đã chọn cho mọi đơn vị, ghi vào thư mục kết quả (thư mục con “bieu”)."),
     Button("ValidateInbox", "Kiểm tra hộp thư đến",
            "Đọc và kiểm tra mọi tệp trong hộp thư đến; lỗi và cảnh báo ghi vào trang “Kết quả kiểm tra”. "
-           "Không ghi gì vào sổ cái."),
+           "Không ghi gì vào sổ theo dõi."),
     Button("Consolidate", "Tổng hợp",
-           "Kiểm tra các tệp mới, ghi vào sổ cái rồi điền các trang “Tổng hợp”, “Theo nội dung”, "
+           "Kiểm tra các tệp mới, ghi vào sổ theo dõi rồi điền các trang “Tổng hợp”, “Theo nội dung”, "
            "“Tình hình nộp” và “Kết quả kiểm tra”."),
     Button("WriteReport", "Viết báo cáo",
            "Viết báo cáo sơ kết / tổng kết (.docx) và phụ lục (.xlsx) của kỳ đã chọn vào thư mục kết quả."),
