@@ -19,7 +19,7 @@ from thidua import rules
 from thidua.catalogue import DATA, RULES, load_catalogue
 from thidua.findings import ERROR, INFO, WARNING
 from thidua.layout import COLUMNS, HEADER, HEADER_VALUE_COL, SHEET_REPORT, SHEET_STAMP, FormLayout, a1
-from thidua.reader import OLE_MAGIC
+from thidua.package import OLE_MAGIC
 from thidua.validate import validate_file, validate_paths
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "findings.md"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import html
 import io
 import json
 import re
@@ -37,13 +36,8 @@ from .layout import (
     a1,
     stamp_checksum,
 )
+from .package import MAX_FILE_BYTES, MAX_UNCOMPRESSED_BYTES, inspect_package, local_name, read_xml
 
-#: Limits that keep memory and time bounded on hostile files.
-MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
-MAX_RATIO = 200
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-ZIP_MAGIC = b"PK\x03\x04"
 NAME_RE = re.compile(rf"^{FILE_PREFIX}_(\d{{4}}-\d{{2}})_([A-Z][A-Z0-9_]*)", re.IGNORECASE)
 
 
@@ -279,63 +273,34 @@ def _formula_cells(xml: bytes) -> dict[str, bool]:
 
 
 def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
-    """The zip member holding ``sheet_name`` (from workbook.xml and its relationships)."""
-    try:
-        wb = zf.read("xl/workbook.xml").decode("utf-8", "replace")
-        rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-    except KeyError:
+    """The zip member holding ``sheet_name``, from workbook.xml and its relationships (parsed with defusedxml)."""
+    wb, rels = read_xml(zf, "xl/workbook.xml"), read_xml(zf, "xl/_rels/workbook.xml.rels")
+    if wb is None or rels is None:
         return None
-    targets = dict(re.findall(r'<Relationship\b[^>]*?\bId="([^"]+)"[^>]*?\bTarget="([^"]+)"', rels))
-    targets.update({k: v for v, k in re.findall(r'<Relationship\b[^>]*?\bTarget="([^"]+)"[^>]*?\bId="([^"]+)"', rels)})
-    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", wb):
-        name = re.search(r'\bname="([^"]*)"', tag)
-        rid = re.search(r'\br:id="([^"]*)"|\bid="([^"]*)"', tag)
-        if not name or not rid:
+    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter() if local_name(r) == "Relationship"}
+    for sheet in wb.iter():
+        if local_name(sheet) != "sheet" or nfc(sheet.get("name")) != sheet_name:
             continue
-        if nfc(html.unescape(name.group(1))) == sheet_name:
-            target = targets.get(rid.group(1) or rid.group(2), "")
-            target = target.lstrip("/")
-            return target if target.startswith("xl/") else f"xl/{target}"
+        rid = next((v for k, v in sheet.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
+        target = (targets.get(rid) or "").lstrip("/")
+        if not target:
+            return None
+        return target if target.startswith("xl/") else f"xl/{target}"
     return None
 
 
 def _precheck(sub: Submission, data: bytes) -> zipfile.ZipFile | None:
-    """Classify the file from its bytes; return an open ZipFile when it is an OOXML package worth reading."""
+    """Classify the file from its bytes (see :mod:`thidua.package`); return an open ZipFile when it is an OOXML
+    workbook proved safe to read."""
     if sub.file_name.startswith("~$"):
         sub.problems.append(ReadProblem("owner_file", "tệp khóa tạm của Excel"))
         return None
-    if not data:
-        sub.problems.append(ReadProblem("empty_file"))
-        return None
-    if data.startswith(OLE_MAGIC):
-        encrypted = "EncryptedPackage".encode("utf-16-le") in data
-        sub.problems.append(ReadProblem("encrypted" if encrypted else "legacy_xls"))
-        return None
-    if not data.startswith(ZIP_MAGIC):
-        sub.problems.append(ReadProblem("not_zip"))
-        return None
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        sub.problems.append(ReadProblem("zip_corrupt", str(exc)))
-        return None
-    total = sum(i.file_size for i in infos)
-    worst = max((i.file_size / max(i.compress_size, 1) for i in infos if i.file_size > 1_000_000), default=0)
-    if total > MAX_UNCOMPRESSED_BYTES or worst > MAX_RATIO:
-        sub.problems.append(ReadProblem("zip_bomb", f"{total} byte sau giải nén"))
-        return None
-    names = {i.filename for i in infos}
-    if "mimetype" in names and b"opendocument.spreadsheet" in zf.read("mimetype")[:100]:
-        sub.problems.append(ReadProblem("ods"))
-        return None
-    if "xl/workbook.xml" not in names:
-        sub.problems.append(ReadProblem("not_workbook"))
-        return None
-    if "xl/vbaProject.bin" in names:
+    check = inspect_package(data)
+    sub.problems.extend(ReadProblem(p.code, p.detail) for p in check.problems)
+    if check.macro_enabled:
         sub.macro_enabled = True
         sub.problems.append(ReadProblem("macro_enabled"))
-    return zf
+    return check.zip
 
 
 # ----------------------------------------------------------------------------------------------------------------------

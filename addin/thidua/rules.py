@@ -288,6 +288,8 @@ E_READ_LEGACY_XLS = Code("E-READ-LEGACY-XLS", ERROR, "Tệp định dạng Excel
 E_READ_NOT_EXCEL = Code("E-READ-NOT-EXCEL", ERROR, "Tệp không phải tệp Excel (hoặc tệp khác bị đổi tên)")
 E_READ_CORRUPT = Code("E-READ-CORRUPT", ERROR, "Tệp Excel bị hỏng hoặc không trọn vẹn (bị cắt ngang)")
 E_READ_ZIP_BOMB = Code("E-READ-ZIP-BOMB", ERROR, "Dung lượng sau giải nén bất thường: không đọc")
+E_READ_XML_DTD = Code("E-READ-XML-DTD", ERROR, "Tệp chứa khai báo DTD/thực thể XML (Excel không tạo ra): không đọc")
+E_READ_SHEET_TOO_BIG = Code("E-READ-SHEET-TOO-BIG", ERROR, "Trang tính trải quá 1.000.000 ô: không đọc")
 E_READ_ODS = Code("E-READ-ODS", ERROR, "Tệp định dạng OpenDocument (.ods)")
 E_READ_NOT_WORKBOOK = Code("E-READ-NOT-WORKBOOK", ERROR, "Tệp nén không phải sổ tính Excel (ví dụ tệp Word)")
 I_READ_OWNER_FILE = Code("I-READ-OWNER-FILE", INFO, "Tệp khóa tạm “~$…” của Excel: bỏ qua")
@@ -296,7 +298,7 @@ W_READ_MACRO = Code("W-READ-MACRO", WARNING, "Tệp có macro: chỉ đọc số
 
 #: Read problems that mean the file could not be opened as a workbook at all.
 FATAL_READ = ("owner_file", "empty_file", "too_large", "unreadable", "encrypted", "legacy_xls", "not_zip",
-              "zip_corrupt", "zip_bomb", "ods", "not_workbook", "internal")
+              "zip_corrupt", "zip_bomb", "xml_dtd", "sheet_too_big", "ods", "not_workbook", "internal")
 
 RESEND = "Đề nghị đơn vị điền vào đúng biểu mẫu .xlsx đã được gửi và gửi lại tệp."
 _READ_MESSAGES: dict[str, tuple[Code, str]] = {
@@ -317,6 +319,12 @@ _READ_MESSAGES: dict[str, tuple[Code, str]] = {
                                     "chép). Đề nghị đơn vị mở thử tệp trên máy của mình rồi gửi lại."),
     "zip_bomb": (E_READ_ZIP_BOMB, "Tệp có dung lượng sau giải nén bất thường ({detail}), có thể bị hỏng hoặc không "
                                   "an toàn nên không được đọc. " + RESEND),
+    "xml_dtd": (E_READ_XML_DTD, "Một phần XML trong tệp ({detail}) có khai báo DTD hoặc thực thể XML. Excel và "
+                                "LibreOffice không bao giờ tạo ra nội dung này; đây có thể là tệp được tạo ra để gây "
+                                "hại nên không được đọc. " + RESEND),
+    "sheet_too_big": (E_READ_SHEET_TOO_BIG, "Trang tính quá lớn: {detail}, vượt giới hạn 1.000.000 ô của một trang. "
+                                            "Thường do có ô nhập nhầm ở rất xa bảng. Đề nghị đơn vị xóa các dòng, "
+                                            "cột thừa (Ctrl+End để tìm ô cuối) rồi gửi lại."),
     "ods": (E_READ_ODS, "Tệp ở định dạng OpenDocument (.ods), không phải biểu mẫu .xlsx đã phát. Đề nghị đơn vị điền "
                         "vào đúng biểu mẫu .xlsx (nếu dùng LibreOffice, khi lưu chọn định dạng Excel 2007-365 .xlsx) "
                         "và gửi lại."),

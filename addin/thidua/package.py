@@ -1,0 +1,328 @@
+"""What a returned file is, from its bytes, before any spreadsheet library parses it.
+
+A unit's file may be anything: another kind of file renamed, a truncated download, an encrypted or legacy workbook, or
+a file built to hurt the reader. :func:`inspect_package` classifies it and, for an OOXML package, proves it safe to
+hand to python-calamine and openpyxl:
+
+* **Bounded inflation.** Every zip member is inflated here, with :mod:`zlib`, in small chunks, counted against the
+  declared size of the member and a budget for the whole file (:data:`MAX_UNCOMPRESSED_BYTES`). :mod:`zipfile` is not
+  enough on its own: it trusts the size declared in the header and silently stops reading there, while the Rust reader
+  inside python-calamine inflates a member's stream to its end. A member whose stream is longer than declared (a "lying
+  header" zip bomb), a total over the budget, a bad CRC, a truncated stream, two members with the same name, or a
+  compression method Excel never writes is refused before any library reads the file. Memory stays at one chunk per
+  member; time is bounded by the budget.
+* **No DTD.** Office Open XML never uses a document type declaration, so a part that declares one (the way an entity
+  expansion bomb, "billion laughs", or an external entity is written) is refused. The search covers UTF-8 and UTF-16
+  parts. Behind this check, openpyxl parses with defusedxml (:func:`require_defusedxml` makes sure it does), and the
+  package's own small XML reads use defusedxml (:func:`read_xml`).
+
+Nothing in the file is ever run: macros are noted (``macro_enabled``), never executed, and no external link, query or
+OLE object is followed.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+#: Bounds for a returned file (the generated form is about 40 KB, 300 KB unzipped).
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
+MAX_MEMBERS = 2000
+#: A member larger than this must not be more compressed than MAX_RATIO (sheet XML compresses about 10:1).
+RATIO_FLOOR = 1_000_000
+MAX_RATIO = 200
+CHUNK = 64 * 1024
+#: A worksheet is read into a dense grid from A1 to its last cell with a value (python-calamine allocates that grid at
+#: once and aborts the whole process when it cannot: two values at A1 and XFD1048576 are enough). Worksheets are
+#: therefore measured first and refused beyond these bounds (our form is about 80 × 8 cells, 60 KB of XML).
+MAX_SHEET_CELLS = 1_000_000
+MAX_SHEET_XML = 16 * 1024 * 1024
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # PKZIP APPNOTE 4.3.7: local file header, 30 bytes
+_DTD_MARKS = tuple(
+    mark.encode(enc) for mark in ("<!DOCTYPE", "<!ENTITY") for enc in ("utf-8", "utf-16-le", "utf-16-be")
+)
+_DTD_RE = re.compile(b"|".join(re.escape(m) for m in _DTD_MARKS))
+_OVERLAP = max(len(m) for m in _DTD_MARKS) - 1
+#: Parts that hold XML (images, printer settings and the VBA project are binary: searched for no DTD).
+_XML_PART_RE = re.compile(r"\.(xml|rels|vml)$", re.IGNORECASE)
+_SHEET_PART_RE = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
+_ROW_OR_CELL_RE = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
+_CELL_END_RE = re.compile(rb"</(?:\w+:)?c>")
+_VALUE_RE = re.compile(rb"<(?:\w+:)?(?:v|is)(?=[\s/>])")
+_R_ATTR_RE = re.compile(rb'\br="([A-Za-z]{0,3})([0-9]{0,7})"')
+
+
+@dataclass
+class Problem:
+    """Why a file cannot be read (``code`` as in reader.ReadProblem) and a detail for the message."""
+
+    code: str
+    detail: str = ""
+
+
+@dataclass
+class PackageCheck:
+    """The result of :func:`inspect_package`: ``zip`` is open when the file is an OOXML workbook safe to read."""
+
+    zip: zipfile.ZipFile | None = None
+    problems: list[Problem] = field(default_factory=list)
+    macro_enabled: bool = False
+    inflated: int = 0  # bytes inflated to check the package
+
+    @property
+    def ok(self) -> bool:
+        return self.zip is not None
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, detail: str = ""):
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+def mb(n: int) -> str:
+    """A size in MB as Vietnamese writes it (decimal comma)."""
+    return f"{n / 1_048_576:.1f}".replace(".", ",") + " MB"
+
+
+def inspect_package(data: bytes, *, budget: int = MAX_UNCOMPRESSED_BYTES) -> PackageCheck:
+    """Classify ``data`` and, for an OOXML workbook, check every member by bounded inflation. Never raises."""
+    check = PackageCheck()
+    if not data:
+        check.problems.append(Problem("empty_file"))
+        return check
+    if data.startswith(OLE_MAGIC):
+        encrypted = "EncryptedPackage".encode("utf-16-le") in data
+        check.problems.append(Problem("encrypted" if encrypted else "legacy_xls"))
+        return check
+    if not data.startswith(ZIP_MAGIC):
+        check.problems.append(Problem("not_zip"))
+        return check
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+        _check_directory(infos, budget)
+        names = {i.filename for i in infos}
+        mimetype = zf.getinfo("mimetype") if "mimetype" in names else None
+        if mimetype is not None and mimetype.file_size <= 200 and b"opendocument.spreadsheet" in zf.read(mimetype):
+            check.problems.append(Problem("ods"))
+            return check
+        if "xl/workbook.xml" not in names:
+            check.problems.append(Problem("not_workbook"))
+            return check
+        left = budget
+        for info in infos:
+            sheet = bytearray() if _SHEET_PART_RE.match(info.filename) else None
+            left -= _inflate(data, info, left, sheet)
+            if sheet is not None:
+                _check_extent(info.filename, sheet)
+        check.inflated = budget - left
+    except _Refused as exc:
+        check.problems.append(Problem(exc.code, exc.detail))
+        return check
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error,
+            NotImplementedError, struct.error) as exc:
+        check.problems.append(Problem("zip_corrupt", f"{type(exc).__name__}: {exc}"))
+        return check
+    check.zip = zf
+    if "xl/vbaProject.bin" in names:
+        check.macro_enabled = True
+    return check
+
+
+def _check_directory(infos: list[zipfile.ZipInfo], budget: int) -> None:
+    """Refuse from the central directory alone what needs no inflating: too many members, duplicate names, a declared
+    total over the budget or an impossible compression ratio, encrypted members."""
+    if len(infos) > MAX_MEMBERS:
+        raise _Refused("zip_bomb", f"{len(infos)} phần trong tệp nén")
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        key = info.filename.casefold()
+        if key in seen:  # readers disagree on which copy counts: never guess
+            raise _Refused("zip_corrupt", f"phần “{info.filename}” xuất hiện hai lần")
+        seen.add(key)
+        if info.flag_bits & 0x1:
+            raise _Refused("encrypted", info.filename)
+        total += info.file_size
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise _Refused("zip_bomb", f"phần “{info.filename}” nén {info.file_size // max(info.compress_size, 1)}:1")
+    if total > budget:
+        raise _Refused("zip_bomb", f"khai báo {mb(total)} sau giải nén, giới hạn {mb(budget)}")
+
+
+def _raw(data: bytes, info: zipfile.ZipInfo) -> memoryview:
+    """The compressed bytes of a member, located through its local header."""
+    start = info.header_offset
+    head = data[start:start + _LOCAL_HEADER.size]
+    if len(head) < _LOCAL_HEADER.size:
+        raise _Refused("zip_corrupt", f"phần “{info.filename}” bị cắt ngang")
+    magic, *_rest, name_len, extra_len = _LOCAL_HEADER.unpack(head)
+    if magic != ZIP_MAGIC:
+        raise _Refused("zip_corrupt", f"phần “{info.filename}” không có phần đầu hợp lệ")
+    begin = start + _LOCAL_HEADER.size + name_len + extra_len
+    raw = memoryview(data)[begin:begin + info.compress_size]
+    if len(raw) < info.compress_size:
+        raise _Refused("zip_corrupt", f"phần “{info.filename}” bị cắt ngang")
+    return raw
+
+
+def _inflate(data: bytes, info: zipfile.ZipInfo, budget: int, keep: bytearray | None = None) -> int:
+    """Inflate one member in chunks; return its true size. Refuse it when it inflates past its declared size or the
+    budget, fails its CRC, is cut short, or declares a DTD (XML parts). ``keep`` receives the inflated bytes of a
+    worksheet (at most MAX_SHEET_XML)."""
+    raw = _raw(data, info)
+    limit = min(info.file_size, budget)
+    xml = _XML_PART_RE.search(info.filename) is not None
+    produced, crc, tail = 0, 0, b""
+
+    def take(out: bytes) -> None:
+        nonlocal produced, crc, tail
+        produced += len(out)
+        if produced > limit:
+            if produced > info.file_size:
+                raise _Refused("zip_bomb", f"phần “{info.filename}” giải nén ra nhiều hơn kích thước khai báo "
+                                           f"({info.file_size} byte)")
+            raise _Refused("zip_bomb", f"vượt giới hạn {mb(MAX_UNCOMPRESSED_BYTES)} sau giải nén")
+        crc = zlib.crc32(out, crc)
+        if xml:
+            window = tail + out
+            if _DTD_RE.search(window):
+                raise _Refused("xml_dtd", info.filename)
+            tail = window[-_OVERLAP:]
+        if keep is not None:
+            if len(keep) + len(out) > MAX_SHEET_XML:
+                raise _Refused("sheet_too_big", f"phần “{info.filename}” lớn hơn {mb(MAX_SHEET_XML)}")
+            keep.extend(out)
+
+    if info.compress_type == zipfile.ZIP_STORED:
+        for at in range(0, len(raw), CHUNK):
+            take(bytes(raw[at:at + CHUNK]))
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        d = zlib.decompressobj(-zlib.MAX_WBITS)
+        at = 0
+        while not d.eof:
+            if d.unconsumed_tail:
+                chunk = d.unconsumed_tail
+            elif at < len(raw):
+                chunk, at = raw[at:at + CHUNK], at + CHUNK
+            else:
+                break
+            take(d.decompress(chunk, CHUNK))
+        if not d.eof:
+            raise _Refused("zip_corrupt", f"phần “{info.filename}” bị cắt ngang")
+    else:  # bzip2, LZMA, deflate64…: never written by Excel or LibreOffice
+        raise _Refused("zip_corrupt", f"phần “{info.filename}” dùng kiểu nén {info.compress_type} không hỗ trợ")
+    if produced != info.file_size:
+        raise _Refused("zip_corrupt", f"phần “{info.filename}” ngắn hơn kích thước khai báo")
+    if crc != info.CRC:
+        raise _Refused("zip_corrupt", f"phần “{info.filename}” sai mã kiểm tra CRC")
+    return produced
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
+
+
+def sheet_extent(xml: bytes | bytearray) -> tuple[int, int, str]:
+    """Rows and columns of the grid from A1 to the last cell holding a value or inline text, as a reader places the
+    cells (a cell or row without ``r`` follows the previous one), and the reference of the farthest cell."""
+    rows = cols = 0
+    far = ""
+    row = 0  # 1-based row of the current <row>
+    col = 0  # 1-based column of the previous cell in the row
+    for m in _ROW_OR_CELL_RE.finditer(xml):
+        kind, attrs, closed = m.group(1), m.group(2), m.group(3)
+        ref = _R_ATTR_RE.search(attrs)
+        if kind == b"row":
+            row = int(ref.group(2)) if ref and ref.group(2) else row + 1
+            col = 0
+            continue
+        if ref and ref.group(1):
+            col = _col_number(ref.group(1))
+            if ref.group(2):
+                row = int(ref.group(2))
+        else:
+            col += 1
+        if closed:
+            continue
+        end = _CELL_END_RE.search(xml, m.end())
+        if end is None or not _VALUE_RE.search(xml, m.end(), end.start()):
+            continue
+        if row > rows or col > cols:
+            rows, cols = max(rows, row), max(cols, col)
+            far = _ref(row, col)
+    return rows, cols, far
+
+
+def _ref(row: int, col: int) -> str:
+    letters = ""
+    while col > 0:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"{letters}{row}"
+
+
+def _check_extent(part: str, xml: bytearray) -> None:
+    rows, cols, far = sheet_extent(xml)
+    if rows * cols > MAX_SHEET_CELLS:
+        raise _Refused("sheet_too_big", f"phần “{part}” có dữ liệu tới ô {far} ({rows} dòng × {cols} cột)")
+
+
+def read_xml(zf: zipfile.ZipFile, name: str, limit: int = 4 * 1024 * 1024) -> Element | None:
+    """A small XML part parsed with defusedxml (no DTD, no entity, no external reference); None when the part is
+    missing, too large or not well-formed."""
+    try:
+        info = zf.getinfo(name)
+        if info.file_size > limit:
+            return None
+        return SafeET.fromstring(zf.read(name))
+    except (KeyError, SafeET.ParseError, DefusedXmlException, zipfile.BadZipFile, ValueError, OSError):
+        return None
+
+
+def require_defusedxml() -> None:
+    """Make sure openpyxl parses with defusedxml (it does when defusedxml is installed, unless the environment
+    variable OPENPYXL_DEFUSEDXML turns it off): a unit's file is never parsed otherwise."""
+    import openpyxl
+
+    if not getattr(openpyxl, "DEFUSEDXML", False):
+        from .errors import ThiDuaError
+
+        raise ThiDuaError("openpyxl không dùng defusedxml (biến môi trường OPENPYXL_DEFUSEDXML?): chương trình "
+                          "không mở tệp của đơn vị khi chưa bật chế độ đọc XML an toàn.")
+
+
+def local_name(element: Element | Any) -> str:
+    """An element's tag without its namespace."""
+    tag = getattr(element, "tag", "")
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_UNCOMPRESSED_BYTES",
+    "PackageCheck",
+    "Problem",
+    "inspect_package",
+    "local_name",
+    "mb",
+    "read_xml",
+    "require_defusedxml",
+]
