@@ -80,7 +80,7 @@ class PackageCheck:
     zip: zipfile.ZipFile | None = None
     problems: list[Problem] = field(default_factory=list)
     macro_enabled: bool = False
-    inflated: int = 0  # bytes inflated to check the package
+    inflated: int = 0  # bytes inflated to check the package (also when it was refused)
 
     @property
     def ok(self) -> bool:
@@ -123,13 +123,11 @@ def inspect_package(data: bytes, *, budget: int = MAX_UNCOMPRESSED_BYTES) -> Pac
         if "xl/workbook.xml" not in names:
             check.problems.append(Problem("not_workbook"))
             return check
-        left = budget
         for info in infos:
             sheet = bytearray() if _SHEET_PART_RE.match(info.filename) else None
-            left -= _inflate(data, info, left, sheet)
+            _inflate(data, info, check, budget, sheet)
             if sheet is not None:
                 _check_extent(info.filename, sheet)
-        check.inflated = budget - left
     except _Refused as exc:
         check.problems.append(Problem(exc.code, exc.detail))
         return check
@@ -180,23 +178,25 @@ def _raw(data: bytes, info: zipfile.ZipInfo) -> memoryview:
     return raw
 
 
-def _inflate(data: bytes, info: zipfile.ZipInfo, budget: int, keep: bytearray | None = None) -> int:
-    """Inflate one member in chunks; return its true size. Refuse it when it inflates past its declared size or the
-    budget, fails its CRC, is cut short, or declares a DTD (XML parts). ``keep`` receives the inflated bytes of a
-    worksheet (at most MAX_SHEET_XML)."""
+def _inflate(data: bytes, info: zipfile.ZipInfo, check: PackageCheck, budget: int,
+             keep: bytearray | None = None) -> None:
+    """Inflate one member in chunks, counting into ``check.inflated``. Refuse it when it inflates past its declared
+    size or the budget left, fails its CRC, is cut short, or declares a DTD (XML parts). ``keep`` receives the inflated
+    bytes of a worksheet (at most MAX_SHEET_XML)."""
     raw = _raw(data, info)
-    limit = min(info.file_size, budget)
+    limit = min(info.file_size, budget - check.inflated)
     xml = _XML_PART_RE.search(info.filename) is not None
     produced, crc, tail = 0, 0, b""
 
     def take(out: bytes) -> None:
         nonlocal produced, crc, tail
         produced += len(out)
+        check.inflated += len(out)
         if produced > limit:
             if produced > info.file_size:
                 raise _Refused("zip_bomb", f"phần “{info.filename}” giải nén ra nhiều hơn kích thước khai báo "
                                            f"({info.file_size} byte)")
-            raise _Refused("zip_bomb", f"vượt giới hạn {mb(MAX_UNCOMPRESSED_BYTES)} sau giải nén")
+            raise _Refused("zip_bomb", f"vượt giới hạn {mb(budget)} sau giải nén")
         crc = zlib.crc32(out, crc)
         if xml:
             window = tail + out
@@ -230,7 +230,6 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, budget: int, keep: bytearray | 
         raise _Refused("zip_corrupt", f"phần “{info.filename}” ngắn hơn kích thước khai báo")
     if crc != info.CRC:
         raise _Refused("zip_corrupt", f"phần “{info.filename}” sai mã kiểm tra CRC")
-    return produced
 
 
 def _col_number(letters: bytes) -> int:

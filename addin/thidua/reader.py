@@ -41,6 +41,18 @@ from .package import MAX_FILE_BYTES, MAX_UNCOMPRESSED_BYTES, inspect_package, lo
 NAME_RE = re.compile(rf"^{FILE_PREFIX}_(\d{{4}}-\d{{2}})_([A-Z][A-Z0-9_]*)", re.IGNORECASE)
 
 
+#: Files a batch leaves out without a word: macOS metadata (``.DS_Store``, ``._name``), LibreOffice's lock files
+#: (``.~lock.name#``), Windows' ``Thumbs.db``/``desktop.ini``, and other hidden files that are not workbooks. A hidden
+#: file named like a workbook (``..xlsx``, ``.\\..\\x.xlsx``) is read: it may be a unit's file with an odd name.
+SYSTEM_FILE_RE = re.compile(r"^(\._|\.~lock\.|\.ds_store$|thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
+WORKBOOK_SUFFIX_RE = re.compile(r"\.(xlsx|xlsm|xltx|xltm|xls|xlsb|ods)$", re.IGNORECASE)
+
+
+def is_system_file(name: str) -> bool:
+    """True for a file a batch leaves out without a finding (see SYSTEM_FILE_RE)."""
+    return bool(SYSTEM_FILE_RE.match(name)) or (name.startswith(".") and not WORKBOOK_SUFFIX_RE.search(name))
+
+
 def nfc(value: Any) -> Any:
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
@@ -75,6 +87,7 @@ class ReadProblem:
     sheet: str | None = None
     cell: str | None = None
     indicator: str | None = None
+    count: int = 1  # rows moved together (row_moved)
 
 
 @dataclass
@@ -469,6 +482,7 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
             )
     expected = json.loads(sub.stamp.get("layout", "{}")) if sub.stamp_ok and sub.stamp else {}
     codes, target_rows = _row_codes(rows, head_row + 1, cols["code"])
+    moves: list[tuple[int, int, str | None]] = []  # (row expected, row found, indicator) of every moved row
     for target in cat.targets:
         r = target_rows.get(target.number)
         if r is None:
@@ -480,7 +494,7 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
             assessment=_make_cell(rows, formulas, r, cols.get("assessment", COLUMNS["assessment"][0]), "choice"),
             explanation=_make_cell(rows, formulas, r, cols.get("note", COLUMNS["note"][0]), "text"),
         )
-        _check_position(sub, f"T{target.number}", r, expected)
+        _note_move(moves, expected.get(f"T{target.number}"), r, None)
     for ind in cat.indicators:
         r = codes.get(ind.code)
         if r is None:
@@ -498,19 +512,30 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
                     indicator=ind.code,
                 )
             )
-        _check_position(sub, ind.code, r, expected, ind.code)
+        _note_move(moves, expected.get(ind.code), r, ind.code)
+    _report_moves(sub, moves)
 
 
-def _check_position(
-    sub: Submission, key: str, row: int, expected: dict[str, int], indicator: str | None = None
-) -> None:
-    want = expected.get(key)
+def _note_move(moves: list[tuple[int, int, str | None]], want: int | None, row: int, indicator: str | None) -> None:
     if want is not None and want != row:
-        sub.problems.append(
-            ReadProblem(
-                "row_moved", f"dòng {want + 1} → {row + 1}", sheet=sub.sheet, cell=a1(row, 0), indicator=indicator
-            )
-        )
+        moves.append((want, row, indicator))
+
+
+def _report_moves(sub: Submission, moves: list[tuple[int, int, str | None]]) -> None:
+    """One problem per block of rows moved by the same offset (a deleted or inserted row moves every row below it:
+    that is one thing to say, not forty)."""
+    moves.sort()
+    i = 0
+    while i < len(moves):
+        j = i
+        while j + 1 < len(moves) and moves[j + 1][0] == moves[j][0] + 1 \
+                and moves[j + 1][1] - moves[j + 1][0] == moves[i][1] - moves[i][0]:
+            j += 1
+        (w1, r1, indicator), (w2, r2, _) = moves[i], moves[j]
+        detail = f"dòng {w1 + 1} → {r1 + 1}" if i == j else f"dòng {w1 + 1}–{w2 + 1} → {r1 + 1}–{r2 + 1}"
+        sub.problems.append(ReadProblem("row_moved", detail, sheet=sub.sheet, cell=a1(r1, 0), indicator=indicator,
+                                        count=j - i + 1))
+        i = j + 1
 
 
 def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator) -> IndicatorEntry:

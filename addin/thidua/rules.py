@@ -28,6 +28,7 @@ from .findings import ERROR, INFO, SEVERITY_VI, WARNING, Finding
 from .layout import SHEET_REPORT
 from .period import Period
 from .reader import Cell, Submission
+from .report_text import fmt_int
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Registry
@@ -161,6 +162,28 @@ class Context:
             sheet = self.sheet if cell else None
         return Finding(code=code, severity=spec.severity, message=message, file=self.file, sheet=sheet or None,
                        cell=cell, indicator=indicator, value=clip(value, MAX_VALUE))
+
+    def merged_over_inputs(self) -> list[tuple[str, list[InputCell]]]:
+        """Each merged range that covers input cells, with those cells, listed once per run. Ranges are tested
+        against the inputs, never walked cell by cell (a file may merge A1:XFD1048576, or list a range many times)."""
+        found = self.shared.get("merged")
+        if found is None:
+            found = self.shared["merged"] = []
+            inputs = [(pos, ic) for ic in self.inputs() if (pos := parse_a1(ic.cell.cell))]
+            for rng in dict.fromkeys(self.sub.merged):
+                parts = rng.split(":")
+                first, last = parse_a1(parts[0]), parse_a1(parts[-1])
+                if not first or not last or first == last:
+                    continue
+                covered = [ic for (r, c), ic in inputs if first[0] <= r <= last[0] and first[1] <= c <= last[1]]
+                if covered:
+                    found.append((rng, covered))
+        return found
+
+    def merged_hidden(self) -> set[str]:
+        """Input cells hidden under a merged range (all but its top-left cell)."""
+        return {ic.cell.cell for rng, covered in self.merged_over_inputs() for ic in covered
+                if ic.cell.cell != rng.split(":")[0]}
 
     def problems(self, *codes: str) -> list:
         return [p for p in self.sub.problems if p.code in codes]
@@ -570,10 +593,11 @@ def rows_and_labels(ctx: Context) -> Iterator[Finding]:
                           f"của dòng này. {KEEP_FORM} Đề nghị điền vào biểu mẫu gốc và gửi lại.",
                           indicator=key, sheet=ctx.sheet)
     for p in ctx.problems("row_moved"):
-        key = p.indicator or "nội dung thi đua"
+        what = f"chỉ tiêu {p.indicator}" if p.indicator else "nội dung thi đua"
+        rows = f"Dòng của {what}" if p.count == 1 else f"{p.count} dòng, bắt đầu từ dòng của {what},"
         yield ctx.finding(W_STRUCT_ROW_MOVED.code,
-                          f"Dòng của {'chỉ tiêu ' + key if p.indicator else key} bị dịch chuyển ({p.detail}) so với "
-                          f"biểu mẫu; số liệu vẫn được đọc theo mã ở cột A. {KEEP_FORM}",
+                          f"{rows} bị dịch chuyển ({p.detail}) so với biểu mẫu, thường do có dòng bị xóa hoặc chèn "
+                          f"thêm; số liệu vẫn được đọc theo mã ở cột A. {KEEP_FORM}",
                           cell=p.cell, indicator=p.indicator, value=p.detail)
     for p in ctx.problems("label_changed"):
         name = ctx.catalogue.indicator(p.indicator).name if p.indicator else ""
@@ -586,28 +610,13 @@ def rows_and_labels(ctx: Context) -> Iterator[Finding]:
 @check("structure", E_STRUCT_MERGED)
 def merged_inputs(ctx: Context) -> Iterator[Finding]:
     """Merged cells over input cells hide all but one of them."""
-    ranges = []
-    for rng in ctx.sub.merged:
-        parts = rng.split(":")
-        a, b = parse_a1(parts[0]), parse_a1(parts[-1])
-        if a and b and a != b:
-            ranges.append((rng, parts, a, b))
-    if not ranges:
-        return
-    inputs = {}
-    for ic in ctx.inputs():
-        pos = parse_a1(ic.cell.cell)
-        if pos:
-            inputs[pos] = ic
-    for rng, parts, a, b in ranges:
-        covered = [inputs[(r, c)] for r in range(a[0], b[0] + 1) for c in range(a[1], b[1] + 1) if (r, c) in inputs]
-        if covered:
-            names = "; ".join(f"{ic.cell.cell} — {ic.what}" for ic in covered[:4])
-            names += "…" if len(covered) > 4 else ""
-            yield ctx.finding(E_STRUCT_MERGED.code,
-                              f"Các ô {rng} đã bị gộp (merge), che mất ô nhập liệu {names}. Đề nghị bỏ gộp ô (Trang "
-                              "đầu > Gộp và căn giữa > Bỏ gộp ô) rồi nhập lại số liệu vào từng ô.",
-                              cell=parts[0], indicator=covered[0].key, value=rng)
+    for rng, covered in ctx.merged_over_inputs():
+        names = "; ".join(f"{ic.cell.cell} — {ic.what}" for ic in covered[:4])
+        names += "…" if len(covered) > 4 else ""
+        yield ctx.finding(E_STRUCT_MERGED.code,
+                          f"Các ô {rng} đã bị gộp (merge), che mất ô nhập liệu {names}. Đề nghị bỏ gộp ô (Trang "
+                          "đầu > Gộp và căn giữa > Bỏ gộp ô) rồi nhập lại số liệu vào từng ô.",
+                          cell=rng.split(":")[0], indicator=covered[0].key, value=rng)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -627,8 +636,9 @@ _FILL_HOW = {
 @check("completeness", E_REQ_MISSING)
 def required_inputs(ctx: Context) -> Iterator[Finding]:
     """One finding per required input cell left empty, including the preparer and each target's self-assessment."""
+    hidden = ctx.merged_hidden()
     for ic in ctx.inputs():
-        if not ic.required or not is_blank(ic.cell):
+        if not ic.required or not is_blank(ic.cell) or ic.cell.cell in hidden:  # a merge: E-STRUCT-MERGED says it
             continue
         if ic.key and ic.key.startswith("T"):
             how = "Đề nghị chọn " + " hoặc ".join(f"“{c}”" for c in ic.choices) + "."
@@ -659,6 +669,9 @@ E_TYPE_FORMULA_NO_CACHE = Code("E-TYPE-FORMULA-NO-CACHE", ERROR, "Ô nhập li�
                                                                   "giá trị)")
 E_TYPE_DATE_RANGE = Code("E-TYPE-DATE-RANGE", ERROR, "Ngày nằm ngoài khoảng thời gian cho phép (quy tắc date_within)")
 E_TYPE_TOO_LONG = Code("E-TYPE-TOO-LONG", ERROR, "Nội dung dài quá mức cho phép (quy tắc max_length)")
+E_TYPE_CELL_LIMIT = Code("E-TYPE-CELL-LIMIT", ERROR, "Nội dung tới giới hạn 32.767 ký tự của một ô Excel")
+#: The most characters an Excel cell holds: a longer text cannot have been typed in Excel.
+EXCEL_CELL_CHARS = 32767
 
 _SPACES = "\u00a0\u2007\u202f\t\r\n "
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:([.,\u00a0 ])\d{3})(?:\1\d{3})*$")
@@ -810,6 +823,21 @@ def max_length(ctx: Context) -> Iterator[Finding]:
                               f"Nội dung chỉ tiêu {ind.code} ở ô {c.cell} dài {len(text)} ký tự, vượt mức tối đa "
                               f"{ctx.rule} ký tự. Đề nghị viết ngắn gọn; nội dung chi tiết gửi kèm bằng văn bản riêng.",
                               cell=c.cell, indicator=ind.code, value=text)
+
+
+@check("type", E_TYPE_CELL_LIMIT)
+def excel_cell_limit(ctx: Context) -> Iterator[Finding]:
+    """No input text reaches the most an Excel cell can hold. python-calamine cuts a longer text at that limit, so a
+    text of exactly that length is taken as cut: a file holding it was not written by Excel, and what lies beyond
+    the limit could not be read."""
+    for ic in ctx.inputs():
+        c = ic.cell
+        if len(c.raw) >= EXCEL_CELL_CHARS:
+            yield ctx.finding(E_TYPE_CELL_LIMIT.code,
+                              f"{cap(ic.what)} ở ô {c.cell} dài từ {fmt_int(EXCEL_CELL_CHARS)} ký tự trở lên, tới giới "
+                              "hạn của một ô Excel (tệp không được lưu bằng Excel; phần vượt quá giới hạn không đọc "
+                              "được). Đề nghị viết ngắn gọn; nội dung chi tiết gửi kèm bằng văn bản riêng.",
+                              cell=c.cell, indicator=ic.indicator.code if ic.indicator else None, value=c.raw)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .catalogue import Catalogue, default_catalogue
 from .errors import ThiDuaError
 from .findings import ERROR, INFO, SEVERITY_VI, WARNING, FileResult, Finding
 from .period import Period
-from .reader import ReadProblem, Submission, read_submission
+from .reader import ReadProblem, Submission, is_system_file, read_submission
 from .rules import History, internal_finding, run_batch_checks, run_checks
 
 #: From this many files on, reading uses a small process pool.
@@ -72,7 +72,8 @@ def validate_file(path: Path | str, catalogue: Catalogue | None = None, period: 
 
 
 def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
-    """Files as given, plus every file directly inside each folder (not recursive; hidden files skipped).
+    """Files as given, plus every file directly inside each folder (not recursive; system files such as ``.DS_Store``
+    skipped, see :func:`thidua.reader.is_system_file`).
 
     Raises :class:`ThiDuaError` for a path that does not exist.
     """
@@ -81,7 +82,7 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
         p = Path(raw)
         if p.is_dir():
             for child in sorted(p.iterdir()):
-                if child.is_file() and not child.name.startswith("."):
+                if child.is_file() and not is_system_file(child.name):
                     found.setdefault(child.resolve(), child)
         elif p.is_file():
             found.setdefault(p.resolve(), p)
