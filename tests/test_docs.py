@@ -12,8 +12,10 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "hostile-inputs.md"
 
 
 def table_rows() -> dict[str, str]:
+    """The rows of the first table (the corpus), by case name."""
     rows = {}
-    for line in DOC.read_text(encoding="utf-8").splitlines():
+    first_table = DOC.read_text(encoding="utf-8").split("\n## ")[0]
+    for line in first_table.splitlines():
         m = re.match(r"^\| `([^`]+)` \|", line)
         if m:
             rows[m.group(1)] = line

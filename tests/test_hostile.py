@@ -260,3 +260,16 @@ def test_fuzzed_packages_never_crash_the_reader_or_the_validator(corpus, tmp_pat
     assert result.findings or result.valid
     for f in result.findings:
         assert f.message and f.code
+
+
+@pytest.mark.parametrize("name", ["zip-bomb-lying", "xml-entity-bomb", "far-cell", "encrypted"])
+def test_an_appendix_from_another_department_gets_the_same_package_checks(name, corpus, tmp_path):
+    """The Khối roll-up reads other departments' appendices: a bomb there is a finding too, never a crash."""
+    from thidua.appendix import read_appendix
+
+    case = next(c for c in CASES if c.name == name)
+    [file] = case.build(corpus, tmp_path)
+    result = read_appendix(tmp_path / file)
+    assert [f.code for f in result.findings] == ["E-PHULUC-UNREADABLE"]
+    assert result.rows == [] and not result.ok
+    assert "Không đọc được tệp phụ lục" in result.findings[0].message

@@ -226,3 +226,16 @@ def test_the_writer_thread_keeps_the_order_and_hands_back_its_error():
         for _ in range(50):
             put(b"x")
     assert sys.getswitchinterval() == interval
+
+
+def test_sink_keeps_a_carriage_return_and_a_literal_escape_like_text(tmp_path):
+    """A raw CR in XML text reads back as LF, and Excel decodes "_x0041_" as "A": the sink writes a character
+    reference and escapes the underscore, so python-calamine and LibreOffice (which decode like Excel) read back
+    exactly what the unit typed."""
+    out = tmp_path / "cr.xlsx"
+    sink = OpenpyxlSink(out, keep_vba=False)
+    texts = ["\r=1+1", "a\r\nb", "_x0041_ và _x000D_", "\t@SUM(1)"]
+    sink.write_table("Bảng", ["Ghi chú"], [[t] for t in texts], widths=[20])
+    sink.save()
+    values = CalamineWorkbook.from_path(str(out)).get_sheet_by_name("Bảng").to_python()
+    assert [row[0] for row in values[1:]] == texts

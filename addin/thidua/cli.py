@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
@@ -18,11 +18,14 @@ from .catalogue import Catalogue, load_catalogue
 from .errors import ThiDuaError
 from .i18n import install as install_vietnamese
 from .period import Period
+from .safetext import SafeConsole, json_text
 
 install_vietnamese()
 
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# Both consoles show control characters from units visibly and never expand emoji codes (thidua.safetext); text from
+# units inside a markup string goes through ``escape``.
+console = SafeConsole(stderr=True, highlight=False)
+out = SafeConsole(highlight=False, soft_wrap=True)
 
 
 def progress_bar(label: str) -> Progress:
@@ -39,23 +42,38 @@ def progress_bar(label: str) -> Progress:
 
 
 def print_json(data: object) -> None:
-    """JSON on stdout, nothing else (no colour, no wrapping)."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    """JSON on stdout, nothing else (no colour, no wrapping); no raw control character (thidua.safetext)."""
+    sys.stdout.write(json_text(json.dumps(data, ensure_ascii=False, indent=2, default=str)) + "\n")
 
 
 def library_errors(func: Callable) -> Callable:
-    """Turn expected library errors into a Vietnamese message and exit status 2."""
+    """Turn expected library errors into a Vietnamese message and exit status 2. A full disk (or a file size limit, or
+    a disk error) says so plainly whatever wrote: the writers raise :class:`thidua.atomic.WriteFailed` with what was
+    kept, and a bare ``OSError`` or SQLite error of that kind is named here."""
+    import sqlite3
+
+    from rich.markup import escape
+
+    from .atomic import write_problem
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except ThiDuaError as exc:
-            console.print(f"[bold red]Lỗi:[/] {exc.message}")
+            console.print(f"[bold red]Lỗi:[/] {escape(exc.message)}")
             sys.exit(2)
-        except OSError as exc:
-            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            console.print(f"[bold red]Lỗi:[/] không đọc/ghi được tệp{where}: {exc.strerror or exc}")
+        except (OSError, sqlite3.Error) as exc:
+            name = getattr(exc, "filename", None)
+            where = f" ({escape(str(name))})" if name else ""
+            problem = write_problem(exc)
+            if problem is not None:
+                console.print(f"[bold red]Lỗi:[/] {escape(problem)} khi ghi tệp{where}. Hãy giải phóng dung lượng rồi "
+                              "chạy lại.")
+            elif isinstance(exc, OSError):
+                console.print(f"[bold red]Lỗi:[/] không đọc/ghi được tệp{where}: {escape(exc.strerror or str(exc))}")
+            else:
+                console.print(f"[bold red]Lỗi:[/] không đọc/ghi được sổ theo dõi: {escape(str(exc))}")
             sys.exit(2)
 
     return wrapper
@@ -136,8 +154,8 @@ def form_cmd(period: Period, out_dir: Path, units: tuple[str, ...], as_json: boo
         print_json({"period": str(period), "files": [str(p) for p in paths]})
         return
     for p in paths:
-        out.print(f"  {p}")
-    console.print(f"Đã tạo {len(paths)} biểu báo cáo {period.label} trong {out_dir}.")
+        out.print(f"  {escape(str(p))}")
+    console.print(f"Đã tạo {len(paths)} biểu báo cáo {period.label} trong {escape(str(out_dir))}.")
 
 
 @app.command("demo", context_settings=CONTEXT)
@@ -187,7 +205,7 @@ def validate_cmd(paths: tuple[Path, ...], period: Period | None, as_json: bool, 
         report.render(out)
         console.print(report.summary_line())
         if report.return_packages:
-            console.print(f"Đã ghi {len(report.return_packages)} tệp trả lại vào {return_dir}.")
+            console.print(f"Đã ghi {len(report.return_packages)} tệp trả lại vào {escape(str(return_dir))}.")
     if report.has_errors:
         sys.exit(1)
 

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
+from .atomic import WriteFailed
 from .catalogue import Catalogue
 from .errors import ThiDuaError
 from .findings import FileResult, Finding
@@ -54,7 +55,7 @@ from .model import (
 )
 from .model import REJECTED as STATUS_REJECTED
 from .period import Period
-from .reader import NAME_RE
+from .reader import NAME_RE, is_system_file
 from .rules import whole_column
 
 #: Files in the inbox that are looked at (anything else, e.g. a PDF, is ignored). Legacy and OpenDocument files are
@@ -77,8 +78,9 @@ Validator = Callable[..., Iterable[FileResult]]
 
 
 def inbox_files(inbox: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
-    """The workbooks directly inside ``inbox`` (not its subfolders), without Excel's ``~$`` owner files, hidden or
-    temporary files, and the paths in ``exclude`` (the master and the ledger when they sit in the inbox)."""
+    """The workbooks directly inside ``inbox`` (not its subfolders), without Excel's ``~$`` owner files, system files
+    (:func:`thidua.reader.is_system_file`: ``._name``, ``.~lock.…``; a hidden-looking name such as ``..xlsx`` is
+    read), temporary files, and the paths in ``exclude`` (the master and the ledger when they sit in the inbox)."""
     skip = {p.resolve() for p in exclude}
     # Resolving every path costs a system call per folder level; only a link, or a file named like an excluded one,
     # can resolve to an excluded path.
@@ -87,7 +89,7 @@ def inbox_files(inbox: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
     with os.scandir(inbox) as entries:
         for entry in entries:
             name = entry.name
-            if name.startswith(("~$", ".")) or os.path.splitext(name)[1].lower() not in SUFFIXES \
+            if name.startswith("~$") or is_system_file(name) or os.path.splitext(name)[1].lower() not in SUFFIXES \
                     or not entry.is_file():
                 continue
             path = inbox / name
@@ -234,51 +236,77 @@ def consolidate(
     validate_paths = validator or check_files
 
     clock = _Clock(result.timings)
-    with _no_gc(), Ledger(ledger_path) as led:
-        exclude = tuple(p for p in (ledger_path, target) if p is not None)
-        seen = []
-        for path in inbox_files(inbox, exclude):
-            item = _hash(path)
-            if item is None:
-                result.unreadable.append(path.name)
-            else:
-                seen.append(item)
-        result.seen = len(seen) + len(result.unreadable)
-        with led.transaction():
-            known = led.known_hashes(s.sha256 for s in seen)
-            fresh: dict[str, _Seen] = {}
-            for s in seen:
-                if s.sha256 in known or s.sha256 in fresh:
-                    result.skipped.append(s.path.name)
+    recorded = False  # the ledger's transaction is committed
+    try:
+        with _no_gc(), Ledger(ledger_path) as led:
+            exclude = tuple(p for p in (ledger_path, target) if p is not None)
+            seen = []
+            for path in inbox_files(inbox, exclude):
+                item = _hash(path)
+                if item is None:
+                    result.unreadable.append(path.name)
                 else:
-                    fresh[s.sha256] = s
-            clock("hash")
-            summary = result.summary
+                    seen.append(item)
+            result.seen = len(seen) + len(result.unreadable)
+            with led.transaction():
+                known = led.known_hashes(s.sha256 for s in seen)
+                fresh: dict[str, _Seen] = {}
+                for s in seen:
+                    if s.sha256 in known or s.sha256 in fresh:
+                        result.skipped.append(s.path.name)
+                    else:
+                        fresh[s.sha256] = s
+                clock("hash")
+                summary = result.summary
 
-            def record(chunk: list[Received]) -> None:
-                led.record(chunk, inbox=inbox.resolve(), period=str(period), summary=summary)
+                def record(chunk: list[Received]) -> None:
+                    led.record(chunk, inbox=inbox.resolve(), period=str(period), summary=summary)
 
-            _validate(list(fresh.values()), catalogue, led, validate_paths, workers, progress, record,
-                      f"{period.year:04d}")
-            clock("validate_record")
-        clock("commit")
-        result.new = result.summary.new
-        result.data = load_period(led, period, catalogue)
-        clock("load")
-        if target is not None:
-            state = master_state(led, period, catalogue, workbook is not None)
-            if _master_is_current(led, target, state):  # nothing to do: it holds exactly what would be written
-                clock("tables")
-                clock("save")
-            else:
-                sink = OpenpyxlSink(target, keep_vba=workbook is not None)
-                write_master(result.data, catalogue, sink)
-                clock("tables")
-                result.backup = sink.save()
-                _note_master(led, target, state)
-                clock("save")
-            result.master = target
+                _validate(list(fresh.values()), catalogue, led, validate_paths, workers, progress, record,
+                          f"{period.year:04d}")
+                clock("validate_record")
+            recorded = True
+            clock("commit")
+            result.new = result.summary.new
+            result.data = load_period(led, period, catalogue)
+            clock("load")
+            if target is not None:
+                state = master_state(led, period, catalogue, workbook is not None)
+                if _master_is_current(led, target, state):  # nothing to do: it holds exactly what would be written
+                    clock("tables")
+                    clock("save")
+                else:
+                    sink = OpenpyxlSink(target, keep_vba=workbook is not None)
+                    write_master(result.data, catalogue, sink)
+                    clock("tables")
+                    result.backup = sink.save()
+                    _note_master(led, target, state)
+                    clock("save")
+                result.master = target
+    except WriteFailed as exc:  # no room left on the disk, or a disk error: say what was kept
+        raise WriteFailed(exc.path, exc.problem, _write_failed_message(exc, ledger_path, target, recorded,
+                                                                      bool(result.summary.new))) from exc
     return result
+
+
+def _write_failed_message(exc: WriteFailed, ledger: Path, target: Path | None, recorded: bool, new: bool) -> str:
+    """What a run that could not write (a full disk, a disk error) kept: before the ledger's commit nothing changed;
+    after it, the ledger holds the run's files and the master is still the old one (it is written again next time)."""
+    if not recorded:
+        if target is None:
+            kept = "sổ theo dõi vẫn giữ nguyên"
+        elif target.exists():
+            kept = "sổ theo dõi và tệp tổng hợp cũ vẫn giữ nguyên"
+        else:
+            kept = "sổ theo dõi vẫn giữ nguyên, chưa ghi tệp tổng hợp"
+        return (f"{exc.problem} khi ghi sổ theo dõi “{ledger}”. Chưa có gì bị ghi đè: {kept}. Hãy giải phóng dung "
+                "lượng rồi chạy lại.")
+    where = f"tệp tổng hợp “{target}”" if target is not None else f"“{exc.path}”"
+    kept = ("tệp tổng hợp cũ vẫn giữ nguyên (tệp ghi dở đã được xóa)" if target is not None and target.exists()
+            else "chưa ghi tệp tổng hợp (tệp ghi dở đã được xóa)")
+    ledger_note = " Sổ theo dõi đã ghi nhận các tệp mới của lần chạy này." if new else ""
+    return (f"{exc.problem} khi ghi {where}. Chưa có gì bị ghi đè: {kept}.{ledger_note} Hãy giải phóng dung lượng "
+            "rồi chạy lại: lần chạy sau sẽ ghi lại tệp tổng hợp.")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -111,10 +111,10 @@ def run_demo(out_dir: Path, period: Period, say: Callable[[str], None] = print) 
     """Run every stage that exists on the bundled sample data, writing into ``out_dir``."""
     cat = default_catalogue()
     out_dir = Path(out_dir)
-    say(f"[bold]Chạy thử ThiDua 2024 — {period.label}[/] → {out_dir}")
+    say(f"[bold]Chạy thử ThiDua 2024 — {period.label}[/] → {escape(str(out_dir))}")
     result = make_inbox(cat, period, out_dir / "forms", out_dir / "inbox")
-    say(f"• Biểu trắng: {len(result.forms)} tệp trong {out_dir / 'forms'}")
-    say(f"• Biểu đã điền mẫu: {len(result.inbox)} tệp trong {out_dir / 'inbox'}")
+    say(f"• Biểu trắng: {len(result.forms)} tệp trong {escape(str(out_dir / 'forms'))}")
+    say(f"• Biểu đã điền mẫu: {len(result.inbox)} tệp trong {escape(str(out_dir / 'inbox'))}")
     for unit, text in result.mistakes.items():
         say(f"    – {unit}: cố ý có lỗi: {text}")
     # Validation: every inbox file against the seven targets; a return package for each file with findings.

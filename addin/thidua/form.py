@@ -496,3 +496,17 @@ def write_forms(
 
 def column_letter(key: str) -> str:
     return col_letter(_c(key))
+
+
+def form_formulas(catalogue: Catalogue) -> dict[str, str]:
+    """The formulas the form writes on its report sheet, A1 -> formula text (with the leading "="): the live checks of
+    every row and the status line. Other tools compare a returned workbook's formulas with these (thidua.returnpkg)."""
+    layout = FormLayout.for_catalogue(catalogue)
+    rows = layout.rows
+    out = {a1(STATUS_ROW, HEADER_VALUE_COL): _status_formula(layout)}
+    for target in catalogue.targets:
+        has_rules = any(i.target is not None for i in target.indicators)
+        out[_ref("check", rows[f"T{target.number}"])] = _target_check(target, rows, has_rules)
+        for ind in target.indicators:
+            out[_ref("check", rows[ind.code])] = _indicator_check(ind, catalogue, rows)
+    return out

@@ -4,7 +4,10 @@ One SQLite file (default ``thidua-ledger.sqlite`` beside the inbox). The schema 
 ``PRAGMA user_version`` and upgraded by the :data:`MIGRATIONS` list (append a step, never edit one that shipped).
 The journal is the classic rollback journal (``journal_mode=DELETE``, which also works on the Windows file shares
 where the secretary keeps her folders, unlike WAL) with ``synchronous=FULL``; every write of one run is one
-``BEGIN IMMEDIATE … COMMIT`` transaction.
+``BEGIN IMMEDIATE … COMMIT`` transaction. A process killed in the middle leaves the ledger as it was before the
+transaction (SQLite rolls back the journal left behind when the ledger is next opened); a transaction that fails for
+lack of space or a disk error is rolled back whole and raises :class:`thidua.atomic.WriteFailed`, saying so in
+Vietnamese.
 
 Tables (schema version 1):
 
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .atomic import WriteFailed, write_problem
 from .errors import ThiDuaError
 from .findings import ERROR, WARNING, FileResult, Finding
 
@@ -222,9 +226,10 @@ class Ledger:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        db = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            self.db = db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=DELETE")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -232,7 +237,16 @@ class Ledger:
             # validator's workers reading the history.
             self.db.execute("PRAGMA cache_size=-131072")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if db is not None:
+                db.close()
+            problem = write_problem(exc, self.path.parent)
+            if problem is not None:
+                raise WriteFailed(self.path, problem, (
+                    f"{problem} khi mở sổ theo dõi “{self.path}”. Sổ theo dõi vẫn giữ nguyên; hãy giải phóng dung "
+                    "lượng rồi chạy lại.")) from None
+            if isinstance(exc, OSError):
+                raise
             raise ThiDuaError(f"Không mở được sổ theo dõi {self.path}: tệp hỏng hoặc không phải sổ theo dõi ({exc}).") \
                 from None
         self._in_transaction = False
@@ -269,7 +283,7 @@ class Ledger:
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     @contextlib.contextmanager
@@ -285,15 +299,33 @@ class Ledger:
         self._in_transaction = True
         self._batch = None
         try:
-            yield self
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
+            try:
+                yield self
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self.db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            problem = write_problem(exc, self.path.parent)
+            if problem is None:
+                raise
+            raise WriteFailed(self.path, problem, (
+                f"{problem} khi ghi sổ theo dõi “{self.path}”. Các thay đổi của lần chạy này đã được hủy: sổ theo dõi "
+                "vẫn giữ nguyên như trước. Hãy giải phóng dung lượng rồi chạy lại.")) from exc
         finally:
             self._in_transaction = False
             self._batch = None
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction. SQLite may already have rolled it back itself (after a full disk or a disk
+        error, say): then there is nothing to do, and the error that caused it is what matters."""
+        with contextlib.suppress(sqlite3.Error):
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
 
     # -- queries -------------------------------------------------------------------------------------------------------
 

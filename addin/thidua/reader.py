@@ -24,6 +24,7 @@ from typing import Any
 
 import python_calamine
 
+from .atomic import is_temp_name
 from .catalogue import CODE_RE, Catalogue, Indicator, default_catalogue
 from .layout import (
     COLUMNS,
@@ -49,8 +50,11 @@ WORKBOOK_SUFFIX_RE = re.compile(r"\.(xlsx|xlsm|xltx|xltm|xls|xlsb|ods)$", re.IGN
 
 
 def is_system_file(name: str) -> bool:
-    """True for a file a batch leaves out without a finding (see SYSTEM_FILE_RE)."""
-    return bool(SYSTEM_FILE_RE.match(name)) or (name.startswith(".") and not WORKBOOK_SUFFIX_RE.search(name))
+    """True for a file a batch leaves out without a finding (see SYSTEM_FILE_RE), and for a temporary file of an
+    interrupted atomic write (:func:`thidua.atomic.is_temp_name`)."""
+    if name.startswith("."):
+        return not WORKBOOK_SUFFIX_RE.search(name) or bool(SYSTEM_FILE_RE.match(name)) or is_temp_name(name)
+    return bool(SYSTEM_FILE_RE.match(name))
 
 
 def nfc(value: Any) -> Any:

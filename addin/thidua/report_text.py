@@ -31,7 +31,10 @@ REQUIRED_TABLES = (
     "assessment", "next_steps", "proposals", "titles", "table", "chart",
 )
 
-_CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b\u2028\u2029\ufeff\ufffe\uffff]")
+#: Control characters, zero-width and line/paragraph separators, and the bidirectional marks, embeddings, overrides
+#: and isolates (a U+202E in a unit's note would make the rest of a line read backwards).
+_CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff"
+                      r"\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
 
 
@@ -85,7 +88,8 @@ def date_line(place: str, day: dt.date) -> str:
 
 
 def clean_text(value: Any, max_length: int | None = None) -> str:
-    """Text from a unit made safe for a document: NFC, control characters removed, spaces collapsed, shortened."""
+    """Text from a unit made safe for a document: NFC, control and bidirectional characters removed, spaces collapsed,
+    shortened. The result is only ever written as plain text (a run, a text cell), never as markup or a field."""
     if value is None:
         return ""
     text = unicodedata.normalize("NFC", str(value))

@@ -1,14 +1,39 @@
 """Return packages: the unit's own workbook sent back with every finding marked, so the unit can fix it and resend it.
 
-For each file with errors or warnings: a copy of the workbook (openpyxl load/save; macros kept only for a .xlsm),
+For each file with errors or warnings: a copy of the workbook (openpyxl load/save, always as .xlsx without macros),
 every offending cell filled and carrying a comment with its message, and a sheet "Kết quả kiểm tra" listing every
 finding with a link to its cell. The copy is still the unit's form: the stamp, the sheet protection, data validation
 and formulas stay as they were, and the reader ignores the extra sheet. A file that cannot be opened gets a workbook
 with the findings sheet only.
 
 Everything the unit wrote is written back as text (a value starting with "=" never becomes a formula). File names are
-made from the unit code and period when both are valid, else from the original name made safe; never from a path
-found inside a file, and never over an input file.
+made from the unit code and period when both are valid, else from the original name made safe (letters, digits and
+``-_.()`` only, at most 80 characters, never a reserved device name such as CON or NUL); never from a path found inside
+a file, and never over an input file, and always inside the chosen folder.
+
+What is sent back never runs anything the unit put in its file (the policy for a workbook that opens):
+
+- **formulas**: only the form's own formulas stay formulas — on the report sheet, at a cell where the form has one
+  (:func:`thidua.form.form_formulas`), either that very formula or one that uses only the functions the form's own
+  formulas use and refers to nothing outside the sheet (no ``!``, no ``[`` external workbook, no ``|`` DDE): a live
+  check re-saved by Excel or LibreOffice keeps working. Every other formula, anywhere (DDE ``cmd|' /C calc'!A0``,
+  ``HYPERLINK(…)``, ``WEBSERVICE(…)``, ``[1]Sheet1!A1``, even ``=1+1`` typed in an input cell), becomes a text cell
+  showing the formula's text, with a comment saying it was turned into text;
+- **links to other workbooks** (external link parts) are dropped when the workbook is loaded (``keep_links=False``);
+- **hyperlinks**: a link to a place inside the workbook stays; a link to anything outside it (web, file, mail) is
+  removed, the cell's text stays and a comment says the link was removed;
+- **defined names, data validations and conditional formats** whose formula reaches outside the workbook or calls
+  a function that does (``|``, ``[``, ``HYPERLINK``, ``WEBSERVICE``, ``CALL``, ``INDIRECT`` …) are removed;
+- **over-long text**: a cell holding more than Excel's 32,767 characters is cut to that length (Excel could not
+  open the package otherwise), with a comment.
+
+- **macros**: never carried. A package is always a .xlsx without the VBA project, also for a .xlsm the unit sent: the
+  package is written, and may be opened, on the secretary's PC, where a unit's macro must never run. The findings
+  sheet carries W-READ-MACRO, which tells the unit to use the .xlsx form; the unit still has its own file.
+
+Before openpyxl parses a unit's workbook, :func:`thidua.package.require_defusedxml` makes sure it parses with
+defusedxml (the reader has already refused any file with a DTD, a zip bomb or an oversized sheet: a package is only
+made from a file the reader could open).
 """
 
 from __future__ import annotations
@@ -22,15 +47,18 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, TYPE_STRING, MergedCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, TYPE_FORMULA, TYPE_STRING, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from .atomic import atomic_path
 from .catalogue import UNIT_CODE_RE, Catalogue, default_catalogue
 from .findings import ERROR, INFO, SEVERITY_VI, WARNING, FileResult, Finding
-from .layout import FILE_PREFIX
+from .form import form_formulas
+from .layout import FILE_PREFIX, SHEET_REPORT
+from .package import require_defusedxml
 from .period import Period
 from .rules import FATAL_READ, parse_a1
 
@@ -46,6 +74,12 @@ COLUMNS = (("STT", 6), ("Mức độ", 11), ("Mã", 26), ("Trang tính", 14), ("
            ("Giá trị đã nhập", 22), ("Nội dung và cách sửa", 100))
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _MAX_COMMENT = 2000
+MAX_CELL_TEXT = 32767
+#: Functions that reach outside the workbook or run something: a formula calling one never survives.
+_UNSAFE_FUNCTIONS = frozenset({"CALL", "REGISTER", "REGISTER.ID", "EXEC", "RTD", "DDE", "HYPERLINK", "WEBSERVICE",
+                               "FILTERXML", "INDIRECT", "IMAGE", "EXECUTE", "RUN"})
+_STRING_LITERAL = re.compile(r'"(?:[^"]|"")*"')
+_FUNCTION = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
 
 
 def _text(value: Any) -> str:
@@ -75,7 +109,7 @@ def safe_stem(name: str) -> str:
     """A file-name stem made from a unit's original file name: letters, digits, space and ``-_.()`` only."""
     stem = unicodedata.normalize("NFC", Path(name.replace("\\", "/")).stem)
     stem = "".join(ch if ch.isalnum() or ch in " -_.()" else "_" for ch in stem)
-    stem = re.sub(r"_+", "_", stem).strip(" ._")[:80]
+    stem = re.sub(r"_+", "_", stem).strip(" ._")[:80].rstrip(" ._")
     if not stem or _RESERVED.match(stem):
         stem = f"tep_{stem}" if stem else "tep"
     return stem
@@ -83,8 +117,7 @@ def safe_stem(name: str) -> str:
 
 def package_name(result: FileResult, catalogue: Catalogue, openable: bool) -> str:
     """The return package's file name (no folder)."""
-    macro = result.path.suffix.lower() == ".xlsm"
-    suffix = ".xlsm" if macro and openable else ".xlsx"
+    suffix = ".xlsx"  # never .xlsm: a unit's macros are not carried back (module docstring)
     unit, period = result.unit, result.period
     if (openable and unit and UNIT_CODE_RE.match(unit) and catalogue.unit(unit) is not None and period
             and Period.try_parse(period) is not None and str(Period.parse(period)) == period):
@@ -116,9 +149,10 @@ def _needs_package(result: FileResult) -> bool:
 
 def _load(path: Path) -> openpyxl.Workbook | None:
     """The unit's workbook, or None when openpyxl cannot open it."""
+    require_defusedxml()
     try:
         data = path.read_bytes()
-        return openpyxl.load_workbook(io.BytesIO(data), keep_vba=path.suffix.lower() == ".xlsm", rich_text=False)
+        return openpyxl.load_workbook(io.BytesIO(data), keep_vba=False, rich_text=False, keep_links=False)
     except Exception:  # any failure means: send the findings sheet alone
         return None
 
@@ -136,10 +170,9 @@ def _sheet_by_name(wb: openpyxl.Workbook, name: str | None):
 def _mark_cells(wb: openpyxl.Workbook, findings: list[Finding]) -> None:
     """Fill each offending cell and attach the findings' messages as its comment."""
     for ws in wb.worksheets:  # comments of an earlier return package are replaced, not piled up
-        for row in ws.iter_rows():
-            for cell in row:
-                if cell.comment is not None and cell.comment.author == COMMENT_AUTHOR:
-                    cell.comment = None
+        for cell in _cells(ws):
+            if cell.comment is not None and cell.comment.author == COMMENT_AUTHOR:
+                cell.comment = None
     by_cell: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
         if f.severity in (ERROR, WARNING) and f.cell and parse_a1(f.cell):
@@ -162,6 +195,122 @@ def _mark_cells(wb: openpyxl.Workbook, findings: list[Finding]) -> None:
             cell.comment = comment
         except Exception:  # a cell that cannot be marked is still listed on the findings sheet
             continue
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Nothing in the package runs (see the module docstring)
+
+
+def _cells(ws) -> list:
+    """The cells a sheet really holds. ``iter_rows`` would create every cell of the rectangle up to the farthest one,
+    and a unit's file can hold one cell at A1 and one at XFD1048576."""
+    return list(ws._cells.values())
+
+
+def _outside_strings(formula: str) -> str:
+    return _STRING_LITERAL.sub('""', formula)
+
+
+def _functions(formula: str) -> set[str]:
+    return {name.upper().removeprefix("_XLFN.").removeprefix("_XLWS.")
+            for name in _FUNCTION.findall(_outside_strings(formula))}
+
+
+def unsafe_formula(formula: str | None) -> bool:
+    """Whether a formula (of a cell, a defined name, a validation or a conditional format) reaches outside the
+    workbook or runs something: a DDE call (``|``), an external workbook (``[``), or a function of that kind."""
+    if not formula:
+        return False
+    bare = _outside_strings(str(formula))
+    return "|" in bare or "[" in bare or bool(_functions(str(formula)) & _UNSAFE_FUNCTIONS)
+
+
+def _formula_text(cell) -> str | None:
+    """The formula in a cell (with its "="), or None."""
+    value = cell.value
+    if isinstance(value, ArrayFormula):
+        return value.text if str(value.text or "").startswith("=") else f"={value.text or ''}"
+    if isinstance(value, DataTableFormula):
+        return f"=TABLE({value.r1 or ''},{value.r2 or ''})"
+    if cell.data_type == TYPE_FORMULA and isinstance(value, str):
+        return value
+    return None
+
+
+class _FormFormulas:
+    """The form's own formulas and the functions they use (per catalogue)."""
+
+    def __init__(self, catalogue: Catalogue):
+        self.by_cell = form_formulas(catalogue)
+        self.functions = set().union(*(_functions(f) for f in self.by_cell.values()))
+
+    def keeps(self, sheet: str, ref: str, formula: str) -> bool:
+        own = self.by_cell.get(ref) if unicodedata.normalize("NFC", sheet) == SHEET_REPORT else None
+        if own is None:
+            return False
+        if formula == own:
+            return True
+        bare = _outside_strings(formula)
+        return not any(ch in bare for ch in "|[!") and _functions(formula) <= self.functions
+
+
+def _note(cell, text: str) -> None:
+    """Add ``text`` to the cell's comment (ours; the unit's own comment stays first)."""
+    old = cell.comment.text if cell.comment is not None else ""
+    comment = Comment(f"{old}\n\n{text}" if old else text, COMMENT_AUTHOR)
+    comment.width, comment.height = 420, 220
+    cell.comment = comment
+
+
+def _shown(formula: str, limit: int = 200) -> str:
+    return formula if len(formula) <= limit else formula[: limit - 1] + "…"
+
+
+def neutralise(wb: openpyxl.Workbook, catalogue: Catalogue) -> int:
+    """Apply the module's policy to a unit's workbook in place; returns how many things were changed."""
+    own = _FormFormulas(catalogue)
+    changed = 0
+    for ws in wb.worksheets:
+        for cell in _cells(ws):
+            if isinstance(cell, MergedCell):
+                continue
+            formula = _formula_text(cell)
+            if formula is not None and not own.keeps(ws.title, cell.coordinate, formula):
+                cell.value = _text(formula)[:MAX_CELL_TEXT]
+                cell.data_type = TYPE_STRING
+                _note(cell, f"Công thức “{_shown(formula)}” đã được chuyển thành chữ trong tệp trả lại (biểu chỉ giữ "
+                            "công thức của chính biểu mẫu). Đề nghị xóa và gõ trực tiếp giá trị.")
+                changed += 1
+            elif isinstance(cell.value, str) and len(cell.value) > MAX_CELL_TEXT:
+                cell.value = cell.value[:MAX_CELL_TEXT]
+                cell.data_type = TYPE_STRING
+                _note(cell, "Nội dung ô dài hơn 32.767 ký tự (giới hạn của Excel) nên đã được cắt bớt trong tệp trả "
+                            "lại.")
+                changed += 1
+            link = cell.hyperlink
+            if link is not None and (link.target or link.id or unsafe_formula(link.location)):
+                cell.hyperlink = None
+                _note(cell, f"Liên kết ra ngoài tệp “{_shown(str(link.target or link.location or ''))}” đã được gỡ "
+                            "bỏ trong tệp trả lại.")
+                changed += 1
+        for name in [n for n, d in ws.defined_names.items() if unsafe_formula(d.attr_text)]:
+            del ws.defined_names[name]
+            changed += 1
+        validations = ws.data_validations.dataValidation
+        keep = [dv for dv in validations if not (unsafe_formula(dv.formula1) or unsafe_formula(dv.formula2))]
+        changed += len(validations) - len(keep)
+        ws.data_validations.dataValidation = keep
+        for cf in list(ws.conditional_formatting):
+            rules = [r for r in cf.rules if not any(unsafe_formula(f) for f in (r.formula or ()))]
+            if len(rules) != len(cf.rules):
+                changed += len(cf.rules) - len(rules)
+                cf.rules[:] = rules
+                if not rules:
+                    del ws.conditional_formatting[str(cf.sqref)]
+    for name in [n for n, d in wb.defined_names.items() if unsafe_formula(d.attr_text)]:
+        del wb.defined_names[name]
+        changed += 1
+    return changed
 
 
 def _link(sheet: str, ref: str) -> str:
@@ -256,6 +405,7 @@ def write_return_package(result: FileResult, out_dir: Path | str, catalogue: Cat
     else:
         sheets = {unicodedata.normalize("NFC", ws.title): ws.title for ws in wb.worksheets if ws.title != RESULT_SHEET}
         _mark_cells(wb, result.findings)
+        neutralise(wb, cat)
     _findings_sheet(wb, result, cat, sheets)
     with atomic_path(target) as tmp:
         wb.save(tmp)
@@ -276,4 +426,5 @@ def write_return_packages(results: Iterable[FileResult], out_dir: Path | str,
     return written
 
 
-__all__ = ["RESULT_SHEET", "package_name", "safe_stem", "write_return_package", "write_return_packages"]
+__all__ = ["RESULT_SHEET", "neutralise", "package_name", "safe_stem", "unsafe_formula", "write_return_package",
+           "write_return_packages"]

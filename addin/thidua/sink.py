@@ -160,18 +160,6 @@ def check_target(path: Path, *, must_exist: bool = False) -> None:
         raise ThiDuaError(f"Không có quyền ghi vào thư mục “{folder}”; chưa có gì được ghi.")
 
 
-def _same_mode(target: Path, tmp: Path) -> None:
-    """Give the new file the old one's permissions (a new file: the usual ones under the umask, not the temporary
-    file's owner-only mode)."""
-    if target.exists():
-        mode = stat.S_IMODE(target.stat().st_mode)
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    os.chmod(tmp, mode)
-
-
 _BACKUP_RE = re.compile(r"\.(\d{8}-\d{6})(?:-(\d+))?$")
 
 
@@ -195,7 +183,8 @@ def glob_escape(text: str) -> str:
 
 
 def make_backup(target: Path, keep: int = KEEP_BACKUPS) -> Path | None:
-    """Copy ``target`` (if it exists) into ``.backup`` beside it and keep only the last ``keep`` backups."""
+    """Copy ``target`` (if it exists) into ``.backup`` beside it and keep only the last ``keep`` backups. The copy is
+    atomic too: a backup is complete or absent, never cut short (by a full disk or a killed process)."""
     if not target.exists():
         return None
     folder = target.parent / BACKUP_DIR
@@ -203,7 +192,8 @@ def make_backup(target: Path, keep: int = KEEP_BACKUPS) -> Path | None:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     n = max((k for ts, k in map(_backup_key, backups(target)) if ts == stamp), default=0) + 1
     dest = folder / f"{target.stem}.{stamp}{f'-{n}' if n > 1 else ''}{target.suffix}"
-    shutil.copy2(target, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copy2(target, tmp)
     for old in backups(target)[:-keep] if keep > 0 else backups(target):
         old.unlink()
     return dest
@@ -216,10 +206,17 @@ _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
+_ESCAPE_LIKE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+
+
 def _xml_text(text: str) -> str:
     if len(text) > MAX_CELL_TEXT:
         text = text[: MAX_CELL_TEXT - 1] + "…"
+    if "_x" in text:  # a literal "_x0041_" typed by a unit: escape its underscore, or Excel would read "A"
+        text = _ESCAPE_LIKE.sub(r"_x005F_\1", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if "\r" in text:  # an XML parser turns a raw CR into LF: a character reference survives
+        text = text.replace("\r", "&#13;")
     if _ILLEGAL_XML.search(text):
         text = _ILLEGAL_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
     return text
@@ -401,8 +398,7 @@ class OpenpyxlSink:
         backup = None
         try:
             with atomic_path(self.path) as tmp:
-                _patch_package(buf, tmp, self.tables)
-                _same_mode(self.path, tmp)
+                _patch_package(buf, tmp, self.tables)  # the new file gets the old one's permissions (atomic_path)
                 backup = make_backup(self.path, self.keep_backups)
         except PermissionError as exc:
             raise ThiDuaError(

@@ -24,6 +24,7 @@ from .findings import ERROR, INFO, SEVERITY_VI, WARNING, FileResult, Finding
 from .period import Period
 from .reader import ReadProblem, Submission, is_system_file, read_submission
 from .rules import History, internal_finding, run_batch_checks, run_checks
+from .safetext import visible
 
 #: From this many files on, reading uses a small process pool.
 POOL_THRESHOLD = 32
@@ -224,15 +225,16 @@ class ValidationReport:
         for r in self.results:
             period = Period.try_parse(r.period) if r.period else None
             verdict = ("[dim]Bỏ qua[/]" if _skipped(r) else "[green]Hợp lệ[/]" if r.valid else "[bold red]Có lỗi[/]")
-            table.add_row(Text(r.path.name), Text(r.unit or "—"), Text(f"{period.month:02d}/{period.year}"
-                                                                        if period else "—"),
+            shown = f"{period.month:02d}/{period.year}" if period else "—"
+            table.add_row(Text(visible(r.path.name)), Text(visible(r.unit or "—")), Text(shown),
                           str(len(r.errors)), str(len(r.warnings)), verdict)
         console.print(table)
         for r in self.results:
             if not r.findings:
                 continue
             console.print()
-            console.print(Text(r.path.name, style="bold"), Text(f"({r.unit or 'không rõ đơn vị'})", style="dim"))
+            console.print(Text(visible(r.path.name), style="bold"),
+                          Text(visible(f"({r.unit or 'không rõ đơn vị'})"), style="dim"))
             for f in r.findings:
                 style = {ERROR: "red", WARNING: "yellow", INFO: "blue"}[f.severity]
                 where = "!".join(x for x in (f.sheet, f.cell) if x)
@@ -241,12 +243,12 @@ class ValidationReport:
                 line.append(f" {f.code}")
                 if where:
                     line.append(f"  {where}", style="cyan")
-                line.append(f"  {f.message}")
+                line.append(f"  {visible(f.message)}")
                 console.print(line)
         if self.return_packages:
             console.print()
             for src, pkg in self.return_packages.items():
-                console.print(Text(f"Tệp trả lại: {Path(src).name} → {pkg}"))
+                console.print(Text(visible(f"Tệp trả lại: {Path(src).name} → {pkg}")))
 
 
 def _skipped(r: FileResult) -> bool:
