@@ -508,3 +508,20 @@ def test_an_atomic_write_gives_the_usual_permissions_or_the_old_files(tmp_path):
         assert old.stat().st_mode & 0o777 == 0o640 and old.read_bytes() == b"new"
     finally:
         os.umask(umask)
+
+
+def test_a_full_disk_while_writing_the_report_keeps_the_old_report(tmp_path):
+    """The report writer: ``thidua report --sample`` (its .docx, the chart in the temporary folder, the appendix)."""
+    out = tmp_path / "bao-cao"
+    cmd = [str(THIDUA), "report", "--sample", "--period", str(PERIOD), "--out", str(out)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=environment(),
+                           stdin=subprocess.DEVNULL)
+    assert first.returncode == 0, first.stderr
+    old = {p.name: p.read_bytes() for p in out.iterdir()}
+    for limit in (4096, 30_000):  # the chart (or the .docx) fails; then the appendix, after the .docx
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=environment(),
+                              stdin=subprocess.DEVNULL, preexec_fn=size_limit(limit))
+        text = flat(proc.stderr)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, text
+        assert "Lỗi: ổ đĩa đã đầy (hoặc vượt giới hạn dung lượng)" in text and "giữ nguyên" in text, text
+        assert set(p.name for p in out.iterdir()) == set(old)  # no temporary file left beside the old ones

@@ -18,7 +18,7 @@ from conftest import PERIOD
 from hostile import CASES, DANGEROUS_NOTES, Corpus
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from thidua.package import CHUNK, inspect_package, sheet_extent
+from thidua.package import CHUNK, _quick_extent, inspect_package, sheet_extent
 from thidua.validate import validate_file, validate_paths
 
 GOOD = "ThiDua_2024-09_TTRA.xlsx"
@@ -154,6 +154,20 @@ def test_bombs_are_refused_within_bounded_time_and_memory(name, corpus, tmp_path
 # The package checks themselves
 
 
+def test_a_far_styled_cell_without_a_value_is_not_refused(corpus):
+    """Formatting far from the table creates cells without values, which python-calamine leaves out: such a sheet is
+    measured cell by cell and accepted."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    wb = openpyxl.load_workbook(io.BytesIO(corpus.bytes_of()))
+    wb["Báo cáo"]["XFD1048576"].font = Font(bold=True)
+    out = io.BytesIO()
+    wb.save(out)
+    check = inspect_package(out.getvalue())
+    assert check.ok, check.problems
+
+
 def test_a_lying_header_stops_inflation_at_the_declared_size(corpus):
     import hostile
 
@@ -214,7 +228,10 @@ def test_sheet_extent_is_the_grid_calamine_builds(cells, tmp_path_factory):
     path = tmp_path_factory.mktemp("extent") / "x.xlsx"
     wb.save(path)
     with zipfile.ZipFile(path) as z:
-        rows, cols, _far = sheet_extent(z.read("xl/worksheets/sheet1.xml"))
+        xml = z.read("xl/worksheets/sheet1.xml")
+    rows, cols, _far = sheet_extent(xml)
+    quick = _quick_extent(xml)  # the fast upper bound, when it applies, is never below the grid
+    assert quick is None or (quick[0] >= rows and quick[1] >= cols)
     grid = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python(
         skip_empty_area=False)
     assert (rows, cols) == (len(grid), max((len(r) for r in grid), default=0))

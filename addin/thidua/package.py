@@ -62,6 +62,7 @@ _SHEET_PART_RE = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
 _ROW_OR_CELL_RE = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
 _CELL_END_RE = re.compile(rb"</(?:\w+:)?c>")
 _VALUE_RE = re.compile(rb"<(?:\w+:)?(?:v|is)(?=[\s/>])")
+_CELL_REF_RE = re.compile(rb' r="([A-Za-z]{1,3})([0-9]{1,7})"')
 _R_ATTR_RE = re.compile(rb'\br="([A-Za-z]{0,3})([0-9]{0,7})"')
 
 
@@ -199,10 +200,10 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, check: PackageCheck, budget: in
             raise _Refused("zip_bomb", f"vượt giới hạn {mb(budget)} sau giải nén")
         crc = zlib.crc32(out, crc)
         if xml:
-            window = tail + out
-            if _DTD_RE.search(window):
+            # "<!" is rare in Office XML (no comments, no CDATA): a plain byte search first, then the chunk's seam
+            if ((b"<!" in out or b"<\0!" in out) and _DTD_RE.search(out)) or _DTD_RE.search(tail + out[:_OVERLAP]):
                 raise _Refused("xml_dtd", info.filename)
-            tail = window[-_OVERLAP:]
+            tail = out[-_OVERLAP:] if len(out) >= _OVERLAP else (tail + out)[-_OVERLAP:]
         if keep is not None:
             if len(keep) + len(out) > MAX_SHEET_XML:
                 raise _Refused("sheet_too_big", f"phần “{info.filename}” lớn hơn {mb(MAX_SHEET_XML)}")
@@ -278,7 +279,22 @@ def _ref(row: int, col: int) -> str:
     return f"{letters}{row}"
 
 
+def _quick_extent(xml: bytes | bytearray) -> tuple[int, int] | None:
+    """An upper bound of the grid when every cell carries its ``r`` (Excel, LibreOffice, openpyxl and XlsxWriter all
+    write it), from one byte-level search: the last row and the farthest column of any cell, valued or not. None when
+    the cells cannot be counted that way (a cell without ``r``, a namespace prefix): then :func:`sheet_extent`."""
+    refs = _CELL_REF_RE.findall(xml)
+    if len(refs) != xml.count(b"<c ") + xml.count(b"<c>"):
+        return None
+    last_row = max((int(row) for row in {row for _col, row in refs}), default=0)
+    last_col = max((_col_number(col) for col in {col for col, _row in refs}), default=0)
+    return last_row, last_col
+
+
 def _check_extent(part: str, xml: bytearray) -> None:
+    quick = _quick_extent(xml)
+    if quick is not None and quick[0] * quick[1] <= MAX_SHEET_CELLS:
+        return
     rows, cols, far = sheet_extent(xml)
     if rows * cols > MAX_SHEET_CELLS:
         raise _Refused("sheet_too_big", f"phần “{part}” có dữ liệu tới ô {far} ({rows} dòng × {cols} cột)")
