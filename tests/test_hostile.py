@@ -55,7 +55,7 @@ def test_each_bad_input_gets_its_finding_and_the_batch_goes_on(case, corpus, tmp
         key = unicodedata.normalize("NFC", name)
         assert_expected(case.name, got[key], want)
         result = next(r for r in results if unicodedata.normalize("NFC", r.path.name) == key)
-        assert result.valid == bool(case.valid), (case.name, [f.message for f in result.errors])
+        assert result.valid == case.valid, (case.name, [f.message for f in result.errors])
         for f in result.findings:  # Vietnamese, NFC, says something
             assert f.message and unicodedata.is_normalized("NFC", f.message)
 

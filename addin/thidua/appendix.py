@@ -298,21 +298,6 @@ def _finding(path: Path, code: str, message: str, sheet: str | None = None, cell
     return Finding(code, severity, message, str(path), sheet, cell, None, value)
 
 
-#: Why :func:`thidua.package.inspect_package` refused a file, in a few words.
-PACKAGE_PROBLEMS = {
-    "empty_file": "tệp rỗng",
-    "encrypted": "tệp có mật khẩu",
-    "legacy_xls": "tệp Excel 97-2003 (.xls)",
-    "not_zip": "không phải tệp Excel",
-    "zip_corrupt": "tệp bị hỏng hoặc không trọn vẹn",
-    "zip_bomb": "dung lượng sau giải nén bất thường",
-    "xml_dtd": "có khai báo DTD/thực thể XML, không đọc vì lý do an toàn",
-    "sheet_too_big": "trang tính quá lớn",
-    "ods": "tệp OpenDocument (.ods)",
-    "not_workbook": "không phải sổ tính Excel",
-}
-
-
 def read_appendix(path: Path | str) -> Appendix:
     """Read an appendix back: stamp, rows as dicts keyed by the stamp's column keys, and findings
     (``E-PHULUC-UNREADABLE``, ``E-PHULUC-STAMP``, ``E-PHULUC-SCHEMA``, ``E-PHULUC-SHEET``, ``E-PHULUC-LAYOUT``,
@@ -320,6 +305,7 @@ def read_appendix(path: Path | str) -> Appendix:
     from python_calamine import CalamineWorkbook
 
     from .package import MAX_FILE_BYTES, inspect_package
+    from .rules import read_problem_title
 
     path = Path(path)
     result = Appendix(path)
@@ -329,8 +315,8 @@ def read_appendix(path: Path | str) -> Appendix:
         data = path.read_bytes()
         check = inspect_package(data)  # bombs, DTDs, oversized sheets: refused before python-calamine parses
         if not check.ok:
-            raise ValueError(PACKAGE_PROBLEMS.get(check.problems[0].code, "tệp hỏng")
-                             + (f" ({check.problems[0].detail})" if check.problems[0].detail else ""))
+            problem = check.problems[0]
+            raise ValueError(read_problem_title(problem.code) + (f" ({problem.detail})" if problem.detail else ""))
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = list(wb.sheet_names)
     except BaseException as exc:  # any reader failure is a finding, not a crash (a calamine panic is a BaseException)

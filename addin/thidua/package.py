@@ -80,6 +80,7 @@ class PackageCheck:
 
     zip: zipfile.ZipFile | None = None
     problems: list[Problem] = field(default_factory=list)
+    sheets: dict[str, bytearray] = field(default_factory=dict)  # worksheet XML by part, inflated once, for the reader
     macro_enabled: bool = False
     inflated: int = 0  # bytes inflated to check the package (also when it was refused)
 
@@ -129,6 +130,7 @@ def inspect_package(data: bytes, *, budget: int = MAX_UNCOMPRESSED_BYTES) -> Pac
             _inflate(data, info, check, budget, sheet)
             if sheet is not None:
                 _check_extent(info.filename, sheet)
+                check.sheets[info.filename] = sheet
     except _Refused as exc:
         check.problems.append(Problem(exc.code, exc.detail))
         return check

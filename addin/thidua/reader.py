@@ -37,7 +37,7 @@ from .layout import (
     a1,
     stamp_checksum,
 )
-from .package import MAX_FILE_BYTES, MAX_UNCOMPRESSED_BYTES, inspect_package, local_name, read_xml
+from .package import MAX_FILE_BYTES, PackageCheck, inspect_package, local_name, read_xml
 
 NAME_RE = re.compile(rf"^{FILE_PREFIX}_(\d{{4}}-\d{{2}})_([A-Z][A-Z0-9_]*)", re.IGNORECASE)
 
@@ -306,9 +306,9 @@ def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
     return None
 
 
-def _precheck(sub: Submission, data: bytes) -> zipfile.ZipFile | None:
-    """Classify the file from its bytes (see :mod:`thidua.package`); return an open ZipFile when it is an OOXML
-    workbook proved safe to read."""
+def _precheck(sub: Submission, data: bytes) -> PackageCheck | None:
+    """Classify the file from its bytes (see :mod:`thidua.package`); the check (with an open ZipFile when it is an
+    OOXML workbook proved safe to read), or None for an Excel owner file."""
     if sub.file_name.startswith("~$"):
         sub.problems.append(ReadProblem("owner_file", "tệp khóa tạm của Excel"))
         return None
@@ -317,7 +317,7 @@ def _precheck(sub: Submission, data: bytes) -> zipfile.ZipFile | None:
     if check.macro_enabled:
         sub.macro_enabled = True
         sub.problems.append(ReadProblem("macro_enabled"))
-    return check.zip
+    return check
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -342,11 +342,11 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
         sub.problems.append(ReadProblem("unreadable", str(exc)))
         return sub
     sub.sha256 = hashlib.sha256(data).hexdigest()
-    zf = _precheck(sub, data)
-    if zf is None:
+    check = _precheck(sub, data)
+    if check is None or check.zip is None:
         return sub
     try:
-        _read_workbook(sub, data, zf, cat)
+        _read_workbook(sub, data, check, cat)
     except (python_calamine.CalamineError, ValueError, KeyError, OSError, zipfile.BadZipFile, EOFError) as exc:
         sub.problems.append(ReadProblem("unreadable", f"{type(exc).__name__}: {exc}"))
         sub.sheet = None
@@ -359,7 +359,7 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
     return sub
 
 
-def _read_workbook(sub: Submission, data: bytes, zf: zipfile.ZipFile, cat: Catalogue) -> None:
+def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catalogue) -> None:
     wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     names = {nfc(n): n for n in wb.sheet_names}
     if SHEET_STAMP in names:
@@ -389,11 +389,8 @@ def _read_workbook(sub: Submission, data: bytes, zf: zipfile.ZipFile, cat: Catal
     except Exception:  # not available for every format
         merged = []
     sub.merged = [f"{a1(r0, c0)}:{a1(r1, c1)}" for (r0, c0), (r1, c1) in merged]
-    part = _sheet_part(zf, sheet_name)
-    formulas: dict[str, bool] = {}
-    if part and part in zf.namelist():
-        with zf.open(part) as fh:
-            formulas = _formula_cells(fh.read(MAX_UNCOMPRESSED_BYTES))
+    xml = check.sheets.get(_sheet_part(check.zip, sheet_name) or "")  # inflated once, by the package check
+    formulas = _formula_cells(xml) if xml is not None else {}
     _read_report(sub, rows, formulas, cat)
 
 

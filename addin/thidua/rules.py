@@ -169,7 +169,7 @@ class Context:
         found = self.shared.get("merged")
         if found is None:
             found = self.shared["merged"] = []
-            inputs = [(pos, ic) for ic in self.inputs() if (pos := parse_a1(ic.cell.cell))]
+            inputs = [(pos, ic) for ic in self.inputs() if (pos := parse_a1(ic.cell.cell))] if self.sub.merged else []
             for rng in dict.fromkeys(self.sub.merged):
                 parts = rng.split(":")
                 first, last = parse_a1(parts[0]), parse_a1(parts[-1])
@@ -354,6 +354,12 @@ _READ_MESSAGES: dict[str, tuple[Code, str]] = {
     "not_workbook": (E_READ_NOT_WORKBOOK, "Tệp không phải sổ tính Excel (có thể là tài liệu Word hoặc tệp nén khác bị "
                                           "đổi tên). " + RESEND),
 }
+
+
+def read_problem_title(code: str) -> str:
+    """A read problem's code (``zip_bomb``…) in a few Vietnamese words: its finding's description."""
+    found = _READ_MESSAGES.get(code)
+    return found[0].description if found else "tệp bị hỏng"
 
 
 @check("read", *(c for c, _m in _READ_MESSAGES.values()), needs=NEEDS_NOTHING)
