@@ -11,6 +11,10 @@ hand to python-calamine and openpyxl:
   header" zip bomb), a total over the budget, a bad CRC, a truncated stream, two members with the same name, or a
   compression method Excel never writes is refused before any library reads the file. Memory stays at one chunk per
   member; time is bounded by the budget.
+* **Inflated once.** The parts a reader needs (the workbook, its relationships, styles, shared strings and every
+  worksheet) are kept as inflated here (:attr:`PackageCheck.parts`) and handed to python-calamine as an uncompressed
+  copy of the package (:meth:`PackageCheck.stored_package`): nothing is inflated twice, and python-calamine only ever
+  sees bytes this module has counted, checked and bounded.
 * **No DTD.** Office Open XML never uses a document type declaration, so a part that declares one (the way an entity
   expansion bomb, "billion laughs", or an external entity is written) is refused. The search covers UTF-8 and UTF-16
   parts. Behind this check, openpyxl parses with defusedxml (:func:`require_defusedxml` makes sure it does), and the
@@ -59,6 +63,13 @@ _OVERLAP = max(len(m) for m in _DTD_MARKS) - 1
 #: Parts that hold XML (images, printer settings and the VBA project are binary: searched for no DTD).
 _XML_PART_RE = re.compile(r"\.(xml|rels|vml)$", re.IGNORECASE)
 _SHEET_PART_RE = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
+#: Parts python-calamine reads to give a worksheet's values and merged ranges: kept, as inflated, for the reader (the
+#: package parts, styles for dates, shared strings for text, every worksheet). Nothing else is read from a unit's file.
+_READER_PART_RE = re.compile(r"^(\[Content_Types\]\.xml|_rels/\.rels|xl/workbook\.xml|xl/_rels/workbook\.xml\.rels"
+                             r"|xl/styles\.xml|xl/sharedStrings\.xml|xl/worksheets/[^/]+\.xml)$", re.IGNORECASE)
+_CELL_TAG_RE = re.compile(rb"<c[ >]")
+#: A fixed time for the members of the stored copy (zipfile would otherwise ask for the local time of each).
+_STORED_TIME = (1980, 1, 1, 0, 0, 0)
 _ROW_OR_CELL_RE = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
 _CELL_END_RE = re.compile(rb"</(?:\w+:)?c>")
 _VALUE_RE = re.compile(rb"<(?:\w+:)?(?:v|is)(?=[\s/>])")
@@ -81,12 +92,39 @@ class PackageCheck:
     zip: zipfile.ZipFile | None = None
     problems: list[Problem] = field(default_factory=list)
     sheets: dict[str, bytearray] = field(default_factory=dict)  # worksheet XML by part, inflated once, for the reader
+    parts: dict[str, bytearray] = field(default_factory=dict)  # every part the reader needs (sheets too), as inflated
     macro_enabled: bool = False
     inflated: int = 0  # bytes inflated to check the package (also when it was refused)
 
     @property
     def ok(self) -> bool:
         return self.zip is not None
+
+    def stored_package(self) -> bytes:
+        """The reader's parts as an uncompressed zip, for python-calamine to read from memory (from the bytes inflated
+        and checked here: no second inflation; the CRC is recomputed by zipfile over bytes already proved).
+
+        Measured on the generated form (120 KB of report-sheet XML): python-calamine reading both sheets takes
+        0.82 ms from the unit's deflated file and 0.58 ms from this copy, which costs 0.09 ms to build. Reading the
+        two sheets with the standard library instead costs more than python-calamine does: a bare expat parse of the
+        report sheet alone, with no handler, 0.62 ms; with element handlers 1.27 ms; ElementTree 1.74 ms. So
+        python-calamine stays the reader, fed from here."""
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+            for name, data in self.parts.items():
+                zf.writestr(zipfile.ZipInfo(name, _STORED_TIME), data)
+        return out.getvalue()
+
+    def xml(self, name: str, limit: int = 4 * 1024 * 1024) -> Element | None:
+        """A kept part parsed with defusedxml, as :func:`read_xml` does from the zip (None when missing, too large or
+        not well-formed)."""
+        data = self.parts.get(name)
+        if data is None or len(data) > limit:
+            return None
+        try:
+            return SafeET.fromstring(bytes(data))
+        except (SafeET.ParseError, DefusedXmlException, ValueError):
+            return None
 
 
 class _Refused(Exception):
@@ -126,11 +164,14 @@ def inspect_package(data: bytes, *, budget: int = MAX_UNCOMPRESSED_BYTES) -> Pac
             check.problems.append(Problem("not_workbook"))
             return check
         for info in infos:
-            sheet = bytearray() if _SHEET_PART_RE.match(info.filename) else None
-            _inflate(data, info, check, budget, sheet)
-            if sheet is not None:
-                _check_extent(info.filename, sheet)
-                check.sheets[info.filename] = sheet
+            is_sheet = _SHEET_PART_RE.match(info.filename) is not None
+            keep = bytearray() if is_sheet or _READER_PART_RE.match(info.filename) else None
+            _inflate(data, info, check, budget, keep, MAX_SHEET_XML if is_sheet else None)
+            if keep is not None:
+                if is_sheet:
+                    _check_extent(info.filename, keep)
+                    check.sheets[info.filename] = keep
+                check.parts[info.filename] = keep
     except _Refused as exc:
         check.problems.append(Problem(exc.code, exc.detail))
         return check
@@ -182,10 +223,10 @@ def _raw(data: bytes, info: zipfile.ZipInfo) -> memoryview:
 
 
 def _inflate(data: bytes, info: zipfile.ZipInfo, check: PackageCheck, budget: int,
-             keep: bytearray | None = None) -> None:
+             keep: bytearray | None = None, cap: int | None = None) -> None:
     """Inflate one member in chunks, counting into ``check.inflated``. Refuse it when it inflates past its declared
     size or the budget left, fails its CRC, is cut short, or declares a DTD (XML parts). ``keep`` receives the inflated
-    bytes of a worksheet (at most MAX_SHEET_XML)."""
+    bytes of a part the reader needs (a worksheet: at most ``cap``, MAX_SHEET_XML)."""
     raw = _raw(data, info)
     limit = min(info.file_size, budget - check.inflated)
     xml = _XML_PART_RE.search(info.filename) is not None
@@ -202,12 +243,14 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, check: PackageCheck, budget: in
             raise _Refused("zip_bomb", f"vượt giới hạn {mb(budget)} sau giải nén")
         crc = zlib.crc32(out, crc)
         if xml:
-            # "<!" is rare in Office XML (no comments, no CDATA): a plain byte search first, then the chunk's seam
-            if ((b"<!" in out or b"<\0!" in out) and _DTD_RE.search(out)) or _DTD_RE.search(tail + out[:_OVERLAP]):
+            # "<!" is rare in Office XML (no comments, no CDATA): a search for the one byte "!" first (memchr, where a
+            # search for "<!" walks every "<"), then for "<!" and its UTF-16 form, then the marks; then the seam
+            if (b"!" in out and (b"<!" in out or b"<\0!" in out) and _DTD_RE.search(out)) \
+                    or _DTD_RE.search(tail + out[:_OVERLAP]):
                 raise _Refused("xml_dtd", info.filename)
             tail = out[-_OVERLAP:] if len(out) >= _OVERLAP else (tail + out)[-_OVERLAP:]
         if keep is not None:
-            if len(keep) + len(out) > MAX_SHEET_XML:
+            if cap is not None and len(keep) + len(out) > cap:
                 raise _Refused("sheet_too_big", f"phần “{info.filename}” lớn hơn {mb(MAX_SHEET_XML)}")
             keep.extend(out)
 
@@ -286,7 +329,7 @@ def _quick_extent(xml: bytes | bytearray) -> tuple[int, int] | None:
     write it), from one byte-level search: the last row and the farthest column of any cell, valued or not. None when
     the cells cannot be counted that way (a cell without ``r``, a namespace prefix): then :func:`sheet_extent`."""
     refs = _CELL_REF_RE.findall(xml)
-    if len(refs) != xml.count(b"<c ") + xml.count(b"<c>"):
+    if len(refs) != len(_CELL_TAG_RE.findall(xml)):  # every "<c " and "<c>": one regex pass, not two byte counts
         return None
     last_row = max((int(row) for row in {row for _col, row in refs}), default=0)
     last_col = max((_col_number(col) for col in {col for col, _row in refs}), default=0)

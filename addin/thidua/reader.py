@@ -37,7 +37,7 @@ from .layout import (
     a1,
     stamp_checksum,
 )
-from .package import MAX_FILE_BYTES, PackageCheck, inspect_package, local_name, read_xml
+from .package import MAX_FILE_BYTES, PackageCheck, inspect_package, local_name
 
 NAME_RE = re.compile(rf"^{FILE_PREFIX}_(\d{{4}}-\d{{2}})_([A-Z][A-Z0-9_]*)", re.IGNORECASE)
 
@@ -289,9 +289,10 @@ def _formula_cells(xml: bytes) -> dict[str, bool]:
     return found
 
 
-def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
-    """The zip member holding ``sheet_name``, from workbook.xml and its relationships (parsed with defusedxml)."""
-    wb, rels = read_xml(zf, "xl/workbook.xml"), read_xml(zf, "xl/_rels/workbook.xml.rels")
+def _sheet_part(check: PackageCheck, sheet_name: str) -> str | None:
+    """The zip member holding ``sheet_name``, from workbook.xml and its relationships (parsed with defusedxml from the
+    bytes the package check inflated)."""
+    wb, rels = check.xml("xl/workbook.xml"), check.xml("xl/_rels/workbook.xml.rels")
     if wb is None or rels is None:
         return None
     targets = {r.get("Id"): r.get("Target", "") for r in rels.iter() if local_name(r) == "Relationship"}
@@ -360,7 +361,8 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
 
 
 def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catalogue) -> None:
-    wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    # python-calamine reads the parts the package check inflated, from an uncompressed copy: one inflation per file
+    wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(check.stored_package()))
     names = {nfc(n): n for n in wb.sheet_names}
     if SHEET_STAMP in names:
         _read_stamp(sub, wb.get_sheet_by_name(names[SHEET_STAMP]).to_python(skip_empty_area=False))
@@ -389,7 +391,7 @@ def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catal
     except Exception:  # not available for every format
         merged = []
     sub.merged = [f"{a1(r0, c0)}:{a1(r1, c1)}" for (r0, c0), (r1, c1) in merged]
-    xml = check.sheets.get(_sheet_part(check.zip, sheet_name) or "")  # inflated once, by the package check
+    xml = check.sheets.get(_sheet_part(check, sheet_name) or "")  # inflated once, by the package check
     formulas = _formula_cells(xml) if xml is not None else {}
     _read_report(sub, rows, formulas, cat)
 
