@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -169,13 +170,18 @@ class Context:
         found = self.shared.get("merged")
         if found is None:
             found = self.shared["merged"] = []
-            inputs = [(pos, ic) for ic in self.inputs() if (pos := parse_a1(ic.cell.cell))] if self.sub.merged else []
+            # inputs by row (and their place in form order): a range looks only at the inputs of its rows
+            inputs = sorted((pos[0], i, pos[1], ic) for i, ic in enumerate(self.inputs())
+                            if (pos := parse_a1(ic.cell.cell))) if self.sub.merged else []
+            rows = [r for r, _i, _c, _ic in inputs]
             for rng in dict.fromkeys(self.sub.merged):
                 parts = rng.split(":")
                 first, last = parse_a1(parts[0]), parse_a1(parts[-1])
                 if not first or not last or first == last:
                     continue
-                covered = [ic for (r, c), ic in inputs if first[0] <= r <= last[0] and first[1] <= c <= last[1]]
+                hits = [(i, ic) for _r, i, c, ic in inputs[bisect_left(rows, first[0]):bisect_right(rows, last[0])]
+                        if first[1] <= c <= last[1]]
+                covered = [ic for _i, ic in sorted(hits, key=lambda hit: hit[0])]  # in form order
                 if covered:
                     found.append((rng, covered))
         return found
@@ -184,6 +190,13 @@ class Context:
         """Input cells hidden under a merged range (all but its top-left cell)."""
         return {ic.cell.cell for rng, covered in self.merged_over_inputs() for ic in covered
                 if ic.cell.cell != rng.split(":")[0]}
+
+    def target_status(self, ind: Indicator) -> TargetStatus | None:
+        """:func:`target_status` of ``ind``, worked out once per run (two checks ask for every target indicator)."""
+        cache = self.shared.setdefault("target_status", {})
+        if ind.code not in cache:
+            cache[ind.code] = target_status(ind, self.sub, self.catalogue)
+        return cache[ind.code]
 
     def problems(self, *codes: str) -> list:
         return [p for p in self.sub.problems if p.code in codes]
@@ -254,19 +267,29 @@ class InputCell:
     indicator: Indicator | None = field(default=None, compare=False)
 
 
+def _input(cell: Cell, kind: str, what: str, key: str | None = None, required: bool = False,
+           choices: tuple[str, ...] = (), indicator: Indicator | None = None) -> InputCell:
+    """``InputCell(...)``, made several times faster: a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``; here the fields go into the new object's ``__dict__`` at once (an equal, frozen object)."""
+    ic = object.__new__(InputCell)
+    ic.__dict__.update(cell=cell, kind=kind, what=what, key=key, required=required, choices=choices,
+                       indicator=indicator)
+    return ic
+
+
 def input_cells(sub: Submission, cat: Catalogue) -> Iterator[InputCell]:
     """Every input cell found in the submission, in form order."""
     if "preparer" in sub.header:
-        yield InputCell(sub.header["preparer"], "text", "người lập biểu", required=True)
+        yield _input(sub.header["preparer"], "text", "người lập biểu", required=True)
     if "prepared_on" in sub.header:
-        yield InputCell(sub.header["prepared_on"], "date", "ngày lập biểu")
+        yield _input(sub.header["prepared_on"], "date", "ngày lập biểu")
     for target in cat.targets:
         entry = sub.targets.get(target.number)
         if entry is not None:
             key = f"T{target.number}"
-            yield InputCell(entry.assessment, "choice", f"tự đánh giá nội dung {target.number}", key, True,
-                            cat.assessment_choices)
-            yield InputCell(entry.explanation, "text", f"giải trình của nội dung {target.number}", key)
+            yield _input(entry.assessment, "choice", f"tự đánh giá nội dung {target.number}", key, True,
+                         cat.assessment_choices)
+            yield _input(entry.explanation, "text", f"giải trình của nội dung {target.number}", key)
         for ind in target.indicators:
             ie = sub.indicators.get(ind.code)
             if ie is None:
@@ -275,10 +298,10 @@ def input_cells(sub: Submission, cat: Catalogue) -> Iterator[InputCell]:
             for col in ind.periods:
                 c = ie.column(col)
                 if c is not None:
-                    yield InputCell(c, ind.kind, f"chỉ tiêu {ind.code} ({COLUMN_VI[col]})", ind.code, ind.required,
-                                    choices, ind)
+                    yield _input(c, ind.kind, f"chỉ tiêu {ind.code} ({COLUMN_VI[col]})", ind.code, ind.required,
+                                 choices, ind)
             if ie.note is not None:
-                yield InputCell(ie.note, "text", f"ghi chú của chỉ tiêu {ind.code}", ind.code)
+                yield _input(ie.note, "text", f"ghi chú của chỉ tiêu {ind.code}", ind.code)
 
 
 def is_blank(cell: Cell | None) -> bool:
@@ -720,6 +743,9 @@ def numbers(ctx: Context) -> Iterator[Finding]:
         if ic.kind != "count":
             continue
         c = ic.cell
+        if c.issue not in ("text_in_number", "not_integer", "not_number") \
+                and not (isinstance(c.value, int) and not isinstance(c.value, bool) and c.value < 0):
+            continue  # nothing to say (most cells): no message text made
         where = f"{cap(ic.what)} ở ô {c.cell}"
         if c.issue == "text_in_number":
             yield ctx.finding(E_TYPE_TEXT_NUMBER.code,
@@ -982,7 +1008,7 @@ def target_met(ctx: Context) -> Iterator[Finding]:
     ind = ctx.indicator
     if ind is None:
         return
-    status = target_status(ind, ctx.sub, ctx.catalogue)
+    status = ctx.target_status(ind)
     if status is None or status.met:
         return
     hint = _if_short(_target_of(ind, ctx.catalogue), ctx.catalogue)
@@ -1008,7 +1034,7 @@ def assessment_contradicted(ctx: Context) -> Iterator[Finding]:
             continue
         short = []
         for ind in target.indicators:
-            s = target_status(ind, ctx.sub, cat)
+            s = ctx.target_status(ind)
             if s is not None and not s.met:
                 short.append(f"chỉ tiêu {ind.code} ở ô {s.cell} là {s.shown}, mục tiêu {s.goal}")
         if short:
