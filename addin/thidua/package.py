@@ -119,12 +119,18 @@ class PackageCheck:
         """A kept part parsed with defusedxml, as :func:`read_xml` does from the zip (None when missing, too large or
         not well-formed)."""
         data = self.parts.get(name)
-        if data is None or len(data) > limit:
-            return None
-        try:
-            return SafeET.fromstring(bytes(data))
-        except (SafeET.ParseError, DefusedXmlException, ValueError):
-            return None
+        return None if data is None else parse_xml(data, limit)
+
+
+def parse_xml(data: bytes | bytearray, limit: int = 4 * 1024 * 1024) -> Element | None:
+    """XML bytes parsed with defusedxml (no DTD, no entity, no external reference); None when too large or not
+    well-formed."""
+    if len(data) > limit:
+        return None
+    try:
+        return SafeET.fromstring(bytes(data))
+    except (SafeET.ParseError, DefusedXmlException, ValueError):
+        return None
 
 
 class _Refused(Exception):
@@ -383,6 +389,7 @@ __all__ = [
     "inspect_package",
     "local_name",
     "mb",
+    "parse_xml",
     "read_xml",
     "require_defusedxml",
 ]

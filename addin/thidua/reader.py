@@ -38,7 +38,7 @@ from .layout import (
     a1,
     stamp_checksum,
 )
-from .package import MAX_FILE_BYTES, PackageCheck, inspect_package, local_name
+from .package import MAX_FILE_BYTES, PackageCheck, inspect_package, local_name, parse_xml
 
 NAME_RE = re.compile(rf"^{FILE_PREFIX}_(\d{{4}}-\d{{2}})_([A-Z][A-Z0-9_]*)", re.IGNORECASE)
 
@@ -310,8 +310,23 @@ def _formula_cells(xml: bytes) -> dict[str, bool]:
 
 def _sheet_part(check: PackageCheck, sheet_name: str) -> str | None:
     """The zip member holding ``sheet_name``, from workbook.xml and its relationships (parsed with defusedxml from the
-    bytes the package check inflated)."""
-    wb, rels = check.xml("xl/workbook.xml"), check.xml("xl/_rels/workbook.xml.rels")
+    bytes the package check inflated). Every form of a batch has the same two parts: the answer is kept by their
+    bytes (a pure function of them), so they are parsed once per batch rather than once per file."""
+    wb, rels = check.parts.get("xl/workbook.xml"), check.parts.get("xl/_rels/workbook.xml.rels")
+    if wb is None or rels is None or len(wb) > MAX_CACHED_PART or len(rels) > MAX_CACHED_PART:
+        return _sheet_part_of(check.xml("xl/workbook.xml"), check.xml("xl/_rels/workbook.xml.rels"), sheet_name)
+    return _sheet_part_cached(bytes(wb), bytes(rels), sheet_name)
+
+
+MAX_CACHED_PART = 64 * 1024
+
+
+@functools.lru_cache(maxsize=32)
+def _sheet_part_cached(wb: bytes, rels: bytes, sheet_name: str) -> str | None:
+    return _sheet_part_of(parse_xml(wb), parse_xml(rels), sheet_name)
+
+
+def _sheet_part_of(wb: Any, rels: Any, sheet_name: str) -> str | None:
     if wb is None or rels is None:
         return None
     targets = {r.get("Id"): r.get("Target", "") for r in rels.iter() if local_name(r) == "Relationship"}
