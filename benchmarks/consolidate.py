@@ -1,6 +1,6 @@
 """Benchmark: consolidating N returned unit files, ours against a naive openpyxl + pandas baseline.
 
-    python benchmarks/consolidate.py [--files 1000] [--repeat 3] [--workers N] [--keep DIR]
+    python benchmarks/consolidate.py [--files 1000] [--repeat 3] [--workers N] [--keep DIR] [--compare TREE]
 
 1. Generates N filled forms for a registry of N units (U0001 …): one blank form is generated and filled once with
    openpyxl; every unit's file is then made by patching that template's sheet XML (the unit's code, name, stamp and
@@ -14,6 +14,11 @@
 5. Peak memory of a fresh process that runs one consolidation: its peak resident set size (``VmHWM`` from
    /proc/self/status on Linux, as ``getrusage(RUSAGE_SELF).ru_maxrss`` there also counts the parent's peak, which
    Linux keeps across fork and exec), and its largest worker's (``getrusage(RUSAGE_CHILDREN).ru_maxrss``).
+
+6. ``--compare TREE``: the same consolidation with the package of another checkout (``TREE/addin``, e.g. the main
+   branch exported to a temporary folder), timed in the same run: after each run of ours, one run of the other in a
+   fresh process whose imports are done before its clock starts, and ours again the same way, so both sides of the
+   comparison run alike and under the same load of the machine. Medians and their ratio are printed.
 
 The last line is exactly ``ratio=<baseline/ours> ours_s=<s> baseline_s=<s> files=<N>``.
 """
@@ -235,16 +240,53 @@ def memory_run(inbox: Path, units: Path, workers: int | None) -> None:
                       "children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale}))
 
 
+def time_run(inbox: Path, units: Path, workers: int | None) -> None:
+    """One consolidation in this (fresh) process, its imports done first; print its seconds and stages as JSON."""
+    import importlib
+
+    for module in ("thidua.master", "thidua.sink", "thidua.validate"):  # imported on first use: not timed
+        importlib.import_module(module)
+    from thidua.catalogue import load_catalogue
+    from thidua.period import Period
+
+    cat = load_catalogue(units=units)
+    with tempfile.TemporaryDirectory(prefix="thidua-cmp-") as tmp:
+        s, result = timed(ours, inbox, cat, Period.parse(PERIOD_TEXT), Path(tmp) / "l.sqlite", Path(tmp) / "m.xlsx",
+                          workers)
+    print(json.dumps({"s": s, "cpu": CPU_SECONDS[-1], "timings": result.timings,
+                      "current": len(result.summary.current)}))
+
+
+def _child_run(tree: Path, inbox: Path, units: Path, workers: int | None) -> dict[str, Any]:
+    """:func:`time_run` with the package of ``tree`` (its ``addin`` folder first on the path)."""
+    import os
+
+    cmd = [sys.executable, __file__, "--time-run", str(inbox), str(units)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    env = {**os.environ, "PYTHONPATH": str(tree / "addin")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise SystemExit(f"comparison run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=1000, help="number of unit files (default 1000)")
     parser.add_argument("--repeat", type=int, default=3, help="repeats of each timing (default 3)")
     parser.add_argument("--workers", type=int, default=None, help="reader processes (default: the validator's choice)")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
+    parser.add_argument("--compare", type=Path, default=None, metavar="TREE",
+                        help="also time the package of another checkout (TREE/addin) in the same run")
     parser.add_argument("--memory-run", nargs=2, type=Path, metavar=("INBOX", "UNITS"), help=argparse.SUPPRESS)
+    parser.add_argument("--time-run", nargs=2, type=Path, metavar=("INBOX", "UNITS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_run:
         memory_run(*args.memory_run, args.workers)
+        return
+    if args.time_run:
+        time_run(*args.time_run, args.workers)
         return
 
     from thidua.catalogue import load_catalogue
@@ -267,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
               "template patching; not part of either timing)")
 
         runs = []
+        compared: dict[str, list[float]] = {}
         for k in range(args.repeat):
             ledger, master = work / f"ours-{k}.sqlite", work / f"ours-{k}.xlsx"
             s, result = timed(ours, inbox, cat, period, ledger, master, args.workers)
@@ -276,7 +319,19 @@ def main(argv: list[str] | None = None) -> None:
                   f"rejected {len(result.summary.rejected)}; {stages(result)})")
             if current != len(files):
                 print(f"  warning: only {current} of {len(files)} generated files were valid", file=sys.stderr)
+            if args.compare is not None:
+                this_tree = Path(__file__).resolve().parent.parent
+                for label, tree in (("other", args.compare), ("this", this_tree)):
+                    got = _child_run(tree.resolve(), inbox, units, args.workers)
+                    compared.setdefault(label, []).append(got["s"])
+                    print(f"  fresh process, {label} tree ({tree}): {got['s']:.3f} s, cpu {got['cpu']:.3f} s "
+                          f"(current {got['current']}; " + ", ".join(f"{k} {v:.3f}" for k, v in got["timings"].items())
+                          + ")")
         ours_s = statistics.median(runs)
+        if compared:
+            other_s, this_s = statistics.median(compared["other"]), statistics.median(compared["this"])
+            print(f"same run, fresh processes: other tree median {other_s:.3f} s, this tree median {this_s:.3f} s, "
+                  f"speed-up {other_s / this_s:.2f}x")
 
         base = []
         for k in range(args.repeat):
