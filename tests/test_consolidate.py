@@ -21,7 +21,7 @@ from thidua.demo import make_inbox, run_demo
 from thidua.layout import COLUMNS, FormLayout, a1, file_name
 from thidua.ledger import Ledger
 from thidua.master import SHEET_STATUS, SHEET_SUMMARY
-from thidua.model import STATUS_VI, LATE, MISSING, ON_TIME, REJECTED, PeriodData
+from thidua.model import LATE, MISSING, ON_TIME, REJECTED, STATUS_VI, PeriodData
 from thidua.period import Period
 from thidua.samples import fill_form, sample_fill
 from thidua.validate import validate_paths
