@@ -77,6 +77,12 @@ class Skipped:
     message: str
 
 
+def original_first(arrival: Arrival) -> tuple:
+    """Sort key putting the original before its copies: saved first, then the shorter name ("x.xlsx" before
+    "x (1).xlsx"), then the name. The duplicates check of :mod:`thidua.rules` uses the same order."""
+    return arrival.mtime, len(arrival.name), arrival.name, str(arrival.path)
+
+
 def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 

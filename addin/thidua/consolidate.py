@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
-from .arrivals import CONTAINER_SUFFIXES, SHEET_SUFFIXES, Arrival, Collector, Skipped, hash_file
+from .arrivals import CONTAINER_SUFFIXES, SHEET_SUFFIXES, Arrival, Collector, Skipped, hash_file, original_first
 from .atomic import WriteFailed
 from .catalogue import Catalogue
 from .errors import ThiDuaError
@@ -70,6 +70,7 @@ from .validate import check_files, check_in_order, transient_failure  # noqa: F4
 SUFFIXES = SHEET_SUFFIXES | CONTAINER_SUFFIXES
 ASSESSMENT_MET = "Đạt"
 RECORD_CHUNK = 64
+MAX_RECHECK_PASSES = 3
 MISSING_REASON = "Chưa nhận được báo cáo."
 NOT_DUE_REASON = "Tháng trước khi phát động phong trào: không phải nộp."
 
@@ -252,8 +253,20 @@ def consolidate(
             with led.transaction():
                 fresh, again = _sort_out(led, arrivals, catalogue, period, recheck, result)
                 clock("hash")
+                keep = rejected_results if return_dir is not None else None
                 _check_and_record(led, fresh, again, catalogue, period, validator, workers, progress, inbox,
-                                  result, rejected_results if return_dir is not None else None)
+                                  result, keep)
+                # What this run recorded may change the verdict on files rejected before (a corrected earlier
+                # month): check those again now rather than on the next run. Each pass can only change files of
+                # later months, so a few passes settle it.
+                for _ in range(MAX_RECHECK_PASSES):
+                    _fresh, again = _sort_out(led, arrivals, catalogue, period, False, ConsolidationResult(
+                        period=period, inbox=inbox, ledger=ledger_path))
+                    if not again:
+                        break
+                    redo = [a for a in _fresh if str(a.path) in again]
+                    _check_and_record(led, redo, again, catalogue, period, validator, workers, progress, inbox,
+                                      result, keep)
                 clock("validate_record")
             recorded = True
             clock("commit")
@@ -308,7 +321,7 @@ def _sort_out(led: Ledger, arrivals: list[Arrival], catalogue: Catalogue, period
     fresh: list[Arrival] = []
     again: dict[str, _Again] = {}
     taken: set[str] = set()
-    for a in arrivals:
+    for a in sorted(arrivals, key=original_first):  # of identical copies, the original is the one recorded
         row = known.get(a.sha256)
         if a.sha256 in taken:
             result.skipped.append(a.shown)

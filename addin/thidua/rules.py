@@ -539,7 +539,8 @@ def duplicates(ctx: BatchContext) -> Iterator[Finding]:
         if len(group) < 2:
             continue
         distinct: dict[str, Any] = {}
-        for r in sorted(group, key=lambda r: (r.submission.mtime, r.path.name, str(r.path))):  # the original first
+        # the original first: saved first, then the shorter name, as thidua.arrivals.original_first
+        for r in sorted(group, key=lambda r: (r.submission.mtime, len(r.path.name), r.path.name, str(r.path))):
             sha = getattr(r.submission, "sha256", None) or str(r.path)
             first = distinct.setdefault(sha, r)
             if first is not r:
