@@ -188,6 +188,18 @@ def test_renamed_sheet_is_found_and_reported(cat, filled, tmp_path):
     assert sub.values() == read_submission(filled[0], cat).values()
 
 
+def test_a_chart_sheet_beside_a_renamed_report_sheet_is_no_obstacle(cat, filled, tmp_path):
+    """python-calamine reads from the parts the package check kept: a chart sheet is among them (calamine lists it),
+    and the search for a renamed report sheet looks at worksheets only."""
+    wb = openpyxl.load_workbook(filled[0])
+    wb.create_chartsheet("Biểu đồ", 0)
+    wb["Báo cáo"].title = "Sheet1"
+    wb.save(tmp_path / "c.xlsx")
+    sub = read_submission(tmp_path / "c.xlsx", cat)
+    assert [p.code for p in sub.problems] == ["sheet_renamed"]
+    assert sub.values() == read_submission(filled[0], cat).values()
+
+
 def test_inserted_row_moves_values_and_is_reported(cat, filled, tmp_path):
     wb = openpyxl.load_workbook(filled[0])
     wb["Báo cáo"].insert_rows(20)

@@ -64,9 +64,12 @@ _OVERLAP = max(len(m) for m in _DTD_MARKS) - 1
 _XML_PART_RE = re.compile(r"\.(xml|rels|vml)$", re.IGNORECASE)
 _SHEET_PART_RE = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
 #: Parts python-calamine reads to give a worksheet's values and merged ranges: kept, as inflated, for the reader (the
-#: package parts, styles for dates, shared strings for text, every worksheet). Nothing else is read from a unit's file.
+#: package parts, styles for dates, shared strings for text (python-calamine looks for both at these fixed names),
+#: every worksheet, and chart sheets, which it lists among the sheets). Nothing else is read from a unit's file: a
+#: sheet elsewhere (a macro or dialog sheet, a worksheet outside xl/worksheets, not measured above) cannot be read.
 _READER_PART_RE = re.compile(r"^(\[Content_Types\]\.xml|_rels/\.rels|xl/workbook\.xml|xl/_rels/workbook\.xml\.rels"
-                             r"|xl/styles\.xml|xl/sharedStrings\.xml|xl/worksheets/[^/]+\.xml)$", re.IGNORECASE)
+                             r"|xl/styles\.xml|xl/sharedStrings\.xml|xl/(?:worksheets|chartsheets)/[^/]+\.xml)$",
+                             re.IGNORECASE)
 _CELL_TAG_RE = re.compile(rb"<c[ >]")
 #: A fixed time for the members of the stored copy (zipfile would otherwise ask for the local time of each).
 _STORED_TIME = (1980, 1, 1, 0, 0, 0)

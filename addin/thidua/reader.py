@@ -406,8 +406,9 @@ def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catal
     sheet_name = wanted if wanted in names else None
     if sheet_name is None:
         # A renamed report sheet: take the visible sheet that carries our header labels.
+        worksheets = {m.name for m in wb.sheets_metadata if m.typ == python_calamine.SheetTypeEnum.WorkSheet}
         for name in wb.sheet_names:
-            if nfc(name) == SHEET_STAMP:
+            if nfc(name) == SHEET_STAMP or name not in worksheets:  # a chart, dialog or macro sheet holds no table
                 continue
             rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
             if _find_table_header(rows) is not None:
