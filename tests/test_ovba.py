@@ -35,11 +35,14 @@ DOCUMENT_HEADER = [
     "Attribute VB_TemplateDerived = False",
     "Attribute VB_Customizable = True",
 ]
-CLASS_HEADER = [
+CLASS_HEADER = [  # as Excel stores a class module (xlwings' Excel-saved templates)
+    'Attribute VB_Base = "0{FCFB3D2A-A0FA-1068-A738-08002B3371B5}"',
     "Attribute VB_GlobalNameSpace = False",
     "Attribute VB_Creatable = False",
     "Attribute VB_PredeclaredId = False",
     "Attribute VB_Exposed = False",
+    "Attribute VB_TemplateDerived = False",
+    "Attribute VB_Customizable = False",
 ]
 
 
@@ -338,7 +341,7 @@ def test_project_opens_strictly_and_lists_streams(project: bytes) -> None:
     names = sorted("/".join(path) for path in ole.listdir())
     modules = [f"VBA/{m.name}" for m in sample_modules()]
     assert names == sorted(["PROJECT", "PROJECTwm", "VBA/_VBA_PROJECT", "VBA/dir", *modules])
-    assert ole.openstream("VBA/_VBA_PROJECT").read() == bytes.fromhex("CC61FFFF000000")
+    assert ole.openstream("VBA/_VBA_PROJECT").read() == bytes.fromhex("CC61FFFF000100")
     for entry in ole.direntries:
         if entry is not None:
             assert (entry.clsid, entry.createTime, entry.modifyTime) == ("", 0, 0)  # olefile shows a null CLSID as ""
@@ -468,7 +471,7 @@ def test_modules_from_dir(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("ignored")
     assert modules_from_dir(tmp_path) == [
         VbaModule("Ribbon", "Sub A()\nEnd Sub\n", "standard"),
-        VbaModule("Counter", "Option Explicit\n", "class"),
+        VbaModule("Counter", "Option Explicit\n", "class", (("VB_PredeclaredId", "True"), ("VB_Exposed", "False"))),
         VbaModule("NoHeader", "Sub B()\nEnd Sub", "standard"),
         VbaModule("Sheet3", "Option Explicit\n", "document"),
         VbaModule("ThisWorkbook", "Option Explicit\n", "document"),

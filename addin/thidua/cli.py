@@ -307,6 +307,36 @@ def build_workbook_cmd(out_path: Path, macros_dir: Path | None, as_json: bool, c
     console.print(f"Đã tạo {escape(str(path))} ({len(modules)} mô-đun VBA: {', '.join(modules)}).")
 
 
+@app.command("bundle", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Thư mục mới (hoặc trống) để ghi bộ cài.")
+@click.option("--python", "pythons", multiple=True, type=click.Choice(["3.11", "3.12", "3.13"]),
+              help="Phiên bản Python trên máy Windows (lặp lại được; mặc định: 3.11, 3.12 và 3.13).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Thư mục lưu các gói đã tải (mặc định: ~/.cache/thidua/wheels-win hoặc THIDUA_WHEEL_CACHE).")
+@click.option("--offline", is_flag=True, help="Không tải gì: chỉ dùng các gói đã có trong thư mục lưu.")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
+@library_errors
+def bundle_cmd(out_dir: Path, pythons: tuple[str, ...], cache: Path | None, offline: bool, as_json: bool) -> None:
+    """Tạo bộ cài cho máy Windows của Văn phòng Sở (không cần quyền quản trị, không cần mạng): cai-dat.bat, bảng
+    tính ThiDua2024.xlsm, hướng dẫn cài đặt (PDF) và thư mục “goi” chứa mọi gói Python cho Windows 64-bit. Chạy
+    trong thư mục mã nguồn, máy có mạng; bộ cài được kiểm tra cài được không cần mạng cho từng phiên bản Python."""
+    from .bundle import PYTHONS, build_bundle
+
+    result = build_bundle(out_dir, tuple(pythons) or PYTHONS, cache, offline=offline)
+    if as_json:
+        print_json({"bundle": str(result.folder), "guide": str(result.guide), "wheels": [p.name for p in result.wheels],
+                    "pythons": {v.python: v.pip_installs for v in result.verified}})
+        return
+    from rich.markup import escape
+
+    size = sum(p.stat().st_size for p in result.wheels) / 1e6
+    console.print(f"Đã tạo bộ cài {escape(str(result.folder))}: {len(result.wheels)} gói ({size:.0f} MB), "
+                  f"hướng dẫn {escape(result.guide.name)}.")
+    for v in result.verified:
+        console.print(f"  Python {v.python}: {len(v.pip_installs)} gói, pip cài được không cần mạng (--no-index).")
+
+
 def parse_report_date(_ctx, _param, value: str | None):
     """``NN/TT/NNNN`` -> date (the report's date line)."""
     import datetime as dt
