@@ -80,6 +80,10 @@ class WorkbookInterface(Protocol):
     def discard(self) -> None: ...
 
 
+class BrokenInstall(ThiDuaError):
+    """A package the bridge needs cannot be imported."""
+
+
 class MissingSetting(ThiDuaError):
     """The workbook has no cell of that name (an older or edited workbook)."""
 
@@ -234,8 +238,10 @@ def caller() -> WorkbookInterface:
     """The workbook whose button was pressed: the bound one, else ``xw.Book.caller()``."""
     if _BOUND:
         return _BOUND[-1]
-    import xlwings as xw
-
+    try:
+        import xlwings as xw
+    except Exception as exc:  # not installed, or its DLLs do not load: an install problem, said as such
+        raise BrokenInstall(xlentry.import_failure(exc)) from exc
     return LiveBook(xw.Book.caller())
 
 
@@ -443,6 +449,8 @@ def _run_action(book: WorkbookInterface, action: Callable[[Settings], str]) -> t
         return Outcome(True, action(cfg)), cfg
     except ThiDuaError as exc:
         message = _failed(action.__name__, f"Lỗi: {exc.message}")
+    except ImportError as exc:  # a package imported on demand is missing or broken
+        message = _failed(action.__name__, xlentry.import_failure(exc), exc)
     except OSError as exc:
         message = _failed(action.__name__, f"Lỗi: {_oserror(exc)}")
     except Exception as exc:
@@ -465,6 +473,10 @@ def entry_point(busy: str, *, save: bool = False) -> Callable[[Callable[[Setting
         def entry() -> Outcome:
             try:
                 book = caller()
+            except BrokenInstall as exc:
+                message = _failed(name, exc.message, exc.__cause__)
+                xlentry.show_message(message)
+                return Outcome(False, message)
             except Exception as exc:
                 message = _failed(name, CALLER_FAILED.format(error=_describe(exc)), exc)
                 xlentry.show_message(message)

@@ -13,6 +13,7 @@ The install folder is the folder holding the virtual environment the workbook ru
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import sys
 import tempfile
@@ -95,7 +96,7 @@ def fail(action: str, message: str, exc: BaseException) -> None:
 def run(action: str) -> Any:
     """Run one button's action of :mod:`thidua.excel`; never raises."""
     try:
-        from . import excel
+        excel = importlib.import_module(f"{__package__}.excel")
     except Exception as exc:  # ImportError, an OSError from a DLL, a SyntaxError in a damaged install, ...
         fail(action, import_failure(exc), exc)
         return None
