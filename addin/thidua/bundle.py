@@ -148,10 +148,16 @@ def pinned_versions(project: str = PROJECT) -> dict[str, str]:
 # pip
 
 
-def _pip(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+def _pip(*args: str, timeout: float = 1200, isolated: bool = False) -> subprocess.CompletedProcess:
+    """Run pip; ``isolated``: no configuration file and no PIP_* variable (their find-links or indexes would let an
+    offline check see more than the folder it checks)."""
     command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+    env = dict(os.environ)
+    if isolated:
+        env = {k: v for k, v in env.items() if not k.upper().startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull  # pip then reads no configuration file at all
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, encoding="utf-8",
-                            errors="replace")
+                            errors="replace", env=env)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-12:])
         raise ThiDuaError(f"Lệnh pip không chạy được ({' '.join(args[:2])} …):\n{tail}")
@@ -232,7 +238,8 @@ def pip_resolves_offline(wheels: Path, python: str, requirements: list[str]) -> 
     with tempfile.TemporaryDirectory(prefix="thidua-resolve-") as tmp:
         report = Path(tmp) / "report.json"
         _pip("install", "--dry-run", "--quiet", "--ignore-installed", "--no-index", "--find-links", str(wheels),
-             *_target(python), "--target", str(Path(tmp) / "target"), "--report", str(report), *requirements)
+             *_target(python), "--target", str(Path(tmp) / "target"), "--report", str(report), *requirements,
+             isolated=True)
         data = json.loads(report.read_text(encoding="utf-8"))
     return sorted(f"{_normal(item['metadata']['name'])}=={item['metadata']['version']}" for item in data["install"])
 
@@ -262,8 +269,8 @@ def verify(bundle: Path, pythons: tuple[str, ...] = PYTHONS) -> list[Verificatio
 
 
 def python_candidates(pythons: tuple[str, ...]) -> str:
-    """The versions cai-dat.bat looks for, newest supported first except the newest of all (3.12 before 3.13: the
-    guide recommends 3.12), as ``dotted compact`` pairs for its loop."""
+    """The versions cai-dat.bat looks for, in order: 3.12 (the longest-tested here), then the others newest first; as
+    ``dotted:compact`` pairs for its loop."""
     ordered = sorted(pythons, key=lambda v: (v != "3.12", [-int(p) for p in v.split(".")]))
     return " ".join(f"{v}:{v.replace('.', '')}" for v in ordered)
 
@@ -305,6 +312,8 @@ def guide_html(markdown: str) -> str:
     text = markdown.split(ENGLISH_MARKER)[0]
     text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    # LibreOffice's HTML import ignores CSS borders: the table's own attributes draw them
+    body = body.replace("<table>", '<table border="1" cellspacing="0" cellpadding="4">')
     style = ("body{font-family:'Times New Roman','Liberation Serif',serif;font-size:12pt;line-height:1.35}"
              "h1{font-size:17pt}h2{font-size:14pt;margin-top:14pt}h3{font-size:12.5pt}"
              "code,pre{font-family:'Courier New','Liberation Mono',monospace;font-size:10pt}"
@@ -324,7 +333,7 @@ def write_guide(out: Path, source: Path = GUIDE_SOURCE) -> Path:
     if soffice() is None:
         return html
     with tempfile.TemporaryDirectory(prefix="thidua-guide-") as tmp:
-        (pdf,) = convert(html, Path(tmp), "pdf:writer_web_pdf_Export")
+        (pdf,) = convert(html, Path(tmp), "pdf:writer_pdf_Export", infilter="HTML (StarWriter)")
         shutil.copyfile(pdf, out / GUIDE_PDF)
     html.unlink()
     return out / GUIDE_PDF
