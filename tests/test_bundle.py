@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "excel-install.md"
 
 
-# --- the installer and the guide ---------------------------------------------------------------------------------------
+# --- the installer and the guide --------------------------------------------------------------------------------------
 
 
 def guide_block() -> str:
@@ -79,7 +79,7 @@ def test_guide_pdf_source_is_the_vietnamese_part() -> None:
     assert unicodedata.is_normalized("NFC", html)
 
 
-# --- the Windows closure -----------------------------------------------------------------------------------------------
+# --- the Windows closure ----------------------------------------------------------------------------------------------
 
 
 def fake_wheel(folder: Path, name: str, version: str, tag: str, requires: list[str] = (),
@@ -137,7 +137,7 @@ def test_closure_checks_requires_python(tmp_path: Path) -> None:
     assert bundle.closure(tmp_path, "3.12", ["app"]).missing == []
 
 
-# --- after installing: the workbook points at the install folder -------------------------------------------------------
+# --- after installing: the workbook points at the install folder ------------------------------------------------------
 
 
 def test_configure_workbook_points_xlwings_at_the_install_folder(tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ def test_bundle_command_refuses_a_folder_with_files(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "đã có tệp" in " ".join(result.output.split())
 
 
-# --- the whole bundle --------------------------------------------------------------------------------------------------
+# --- the whole bundle -------------------------------------------------------------------------------------------------
 
 
 def _pypi_reachable() -> bool:
@@ -234,3 +234,29 @@ def test_an_incomplete_bundle_fails_the_check(built_bundle: bundle.Bundle, tmp_p
                 os.link(wheel, copy / bundle.WHEELS_DIR / wheel.name)
         with pytest.raises(ThiDuaError, match=f"Python 3.11: {expected}"):
             bundle.verify(copy)
+
+
+def test_the_installers_last_step_checks_and_configures(tmp_path: Path) -> None:
+    """``python -m thidua.bundle check WORKBOOK`` as cai-dat.bat runs it: the bridge imports, xlwings matches the
+    workbook, the workbook points at the install folder, the log and temporary folders exist; exit status 0. A
+    workbook built with another xlwings is refused with a message and exit status 1."""
+    import sys
+
+    install = tmp_path / "ThiDua2024"
+    book = build_workbook(install / "ThiDua2024.xlsm")
+    env = {**os.environ, "THIDUA_HOME": str(install)}
+    command = [sys.executable, "-m", "thidua.bundle", "check", str(book)]
+    result = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", timeout=300, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Đã nạp được chương trình ThiDua và xlwings 0.37.8.")
+    assert (install / "tmp").is_dir() and (install / "nhat-ky").is_dir()
+    ws = openpyxl.load_workbook(book)[SHEET_XLWINGS]
+    assert ws["B1"].value == str(install / ".venv" / "Scripts" / "pythonw.exe")
+    assert ws["B2"].value == str(install / "tmp")
+    files = parts(book)
+    files["docProps/custom.xml"] = files["docProps/custom.xml"].replace(b"xlwings 0.37.8", b"xlwings 0.30.0")
+    from thidua.workbook import write_zip
+
+    book.write_bytes(write_zip(files))
+    result = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", timeout=300, env=env)
+    assert result.returncode == 1 and result.stdout.startswith("Lỗi: Bảng tính “ThiDua2024.xlsm” cần xlwings 0.30.0")

@@ -429,7 +429,8 @@ def check(workbook: Path) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
     import xlwings
 
-    from . import excel  # noqa: F401  (the bridge and everything it imports)
+    # the bridge and every stage the buttons run (pandas, matplotlib, python-docx, python-calamine, XlsxWriter, ...)
+    from . import consolidate, excel, form, master, reader, report, validate  # noqa: F401
 
     wanted = built_with_xlwings(workbook)
     if wanted != xlwings.__version__:
