@@ -21,7 +21,7 @@ from thidua.demo import make_inbox, run_demo
 from thidua.layout import COLUMNS, FormLayout, a1, file_name
 from thidua.ledger import Ledger
 from thidua.master import SHEET_STATUS, SHEET_SUMMARY
-from thidua.model import LATE, MISSING, ON_TIME, REJECTED, PeriodData
+from thidua.model import LATE, MISSING, ON_TIME, REJECTED, STATUS_VI, PeriodData
 from thidua.period import Period
 from thidua.samples import fill_form, sample_fill
 from thidua.validate import validate_paths
@@ -118,7 +118,7 @@ def test_twice_over_the_same_inbox_changes_nothing(inbox):
     assert dump(tmp / "ledger.sqlite") == ledger_before
     assert sheet_values(tmp / "master.xlsx") == master_before
     assert second.to_dict()["files"] == {"seen": 9, "new": 0, "skipped": 9, "current": 0, "rejected": 0, "older": 0,
-                                         "unreadable": 0}
+                                         "rechecked": 0, "unreadable": 0}
 
 
 def test_a_corrected_file_replaces_exactly_that_units_rows(inbox):
@@ -158,11 +158,13 @@ def test_a_faulty_newer_file_replaces_nothing_and_shows_as_rejected(inbox):
     data = result.data
     assert data.values.equals(before.values)  # VP's figures still come from the earlier, valid file
     status = data.status[(data.status.unit == "VP") & (data.status.period == "2024-09")].iloc[0]
-    assert status.status == REJECTED and status.file == "ThiDua_2024-09_VP (2).xlsx"
-    assert "ThiDua_2024-09_VP.xlsx" in status.reason  # says which file is still used
+    # the month keeps the status its accepted file earned; the rejected correction is in the detail and the findings
+    before_status = before.status[(before.status.unit == "VP") & (before.status.period == "2024-09")].iloc[0]
+    assert status.status == before_status.status and status.file == "ThiDua_2024-09_VP.xlsx"
+    assert "1 tệp bị trả lại" in status.reason
     assert any(f.file == "ThiDua_2024-09_VP (2).xlsx" and f.cell == cell("1.2", "month") for f in data.findings)
     grid = {r[0]: r for r in sheet_values(tmp / "master.xlsx")[SHEET_STATUS]}
-    assert grid["VP"][2 + 8] == "Bị trả lại"
+    assert grid["VP"][2 + 8] == STATUS_VI[before_status.status]
     findings = sheet_values(tmp / "master.xlsx")["Kết quả kiểm tra"]
     assert any(r[0] == "ThiDua_2024-09_VP (2).xlsx" and r[1] == "VP" and r[3] == "Lỗi" for r in findings[1:])
 
@@ -293,11 +295,25 @@ def test_cli_json_and_exit_status(inbox):
     assert missing.exit_code == 2 and "Không tìm thấy thư mục" in missing.output
 
 
-def test_demo_consolidates(tmp_path):
+def test_demo_replays_the_year(tmp_path):
     said: list[str] = []
-    run_demo(tmp_path / "demo", PERIOD, say=said.append)
-    assert (tmp_path / "demo" / "ledger.sqlite").exists() and (tmp_path / "demo" / "tong-hop-2024-09.xlsx").exists()
+    demo = tmp_path / "demo"
+    run_demo(demo, PERIOD, say=said.append)
+    assert (demo / "thidua-ledger.sqlite").exists() and (demo / "tong-hop-2024-09.xlsx").exists()
     assert any("Bảng tổng hợp" in line for line in said)
+    grid = {r[0]: r[2:11] for r in sheet_values(demo / "tong-hop-2024-09.xlsx")[SHEET_STATUS][1:]}
+    assert grid["QLVT"][1] == grid["QLVT"][4] == grid["QLVT"][8] == "Trễ hạn"  # February, May, September
+    assert grid["TTDK"][3] == "Chưa nộp"  # April
+    assert grid["TTRA"][2] == "Đúng hạn"  # March: rejected, then corrected before the deadline
+    assert grid["KHTC"][4] == "Đúng hạn"  # May: rejected against April's wrong figures, re-checked in June
+    assert grid["BQLDA"][6] == "Đúng hạn"  # July: a second version after the deadline changes nothing
+    assert grid["TTSH"][7] == "Đúng hạn"  # August: by the e-mail's date, not the day it was saved
+    assert [row[8] for unit, row in grid.items() if unit in ("TTRA", "QLCL", "KHTC", "TTSH")] == ["Bị trả lại"] * 4
+    with Ledger(demo / "thidua-ledger.sqlite") as led:
+        rechecked = led.events()
+        zipped = led.files(unit="QLKCHT", period="2024-09")
+    assert [e["kind"] for e in rechecked] == ["recheck"] and "được dùng" in rechecked[0]["detail"]
+    assert zipped[0]["container"] == "ThiDua_2024-09_QLKCHT.zip"
 
 
 def test_benchmark_script_runs_small():
