@@ -149,6 +149,16 @@ def test_consolidate_fills_the_master_sheets_like_the_cli(desk: Path, tmp_path: 
     assert [wb[name].sheet_properties.codeName for name in MASTER_SHEETS] == codenames
 
 
+def test_consolidate_saves_the_workbook_once(desk: Path) -> None:
+    """The button saves the workbook itself ("Đã lưu bảng tính."): one save, so one backup of the previous file."""
+    from thidua.sink import backups
+
+    book = desk / "ThiDua2024.xlsm"
+    outcome = excel.run("consolidate", book)
+    assert outcome.ok and outcome.message.endswith("Đã lưu bảng tính.") and status(book) == outcome.message
+    assert len(backups(book)) == 1
+
+
 def test_cli_consolidate_keeps_the_sheet_code_names(desk: Path) -> None:
     from thidua.cli import app
 

@@ -162,6 +162,7 @@ class FileBook:
         self.warnings: list[str] = []
         self.progress_shown: list[str | None] = []
         self.opened: list[Path] = []
+        self.clean = False  # saved and not written since (bound() then need not save again: no second backup)
 
     def _cell(self, name: str) -> Any:
         defined = self.wb.defined_names.get(name)
@@ -175,11 +176,13 @@ class FileBook:
         return self._cell(name).value
 
     def write_status(self, text: str) -> None:
+        self.clean = False
         cell = self._cell(STATUS_NAME)
         cell.value = text
         cell.data_type = "s"  # text, even when it starts with "="
 
     def write_table(self, sheet: str, header: list[str], rows: list[list[Any]], **options: Any) -> None:
+        self.clean = False
         self.sink.write_table(sheet, header, rows, **options)
 
     def alert(self, text: str, *, warning: bool = False) -> None:
@@ -196,6 +199,7 @@ class FileBook:
 
     def save(self) -> None:
         self.sink.save()  # the sink keeps each replaced sheet's VBA code name
+        self.clean = True
 
     def discard(self) -> None:
         """Forget every change not saved yet (a failed action's sheets): reload the file."""
@@ -203,6 +207,7 @@ class FileBook:
 
         self.sink = OpenpyxlSink(self.path, keep_vba=True)
         self.wb = self.sink.wb
+        self.clean = False
 
 
 def open_in_file_manager(path: Path) -> None:
@@ -230,7 +235,7 @@ def bound(workbook: WorkbookInterface | Path | str) -> Iterator[WorkbookInterfac
         yield book
     finally:
         _BOUND.remove(book)
-        if isinstance(workbook, (str, Path)):
+        if isinstance(workbook, (str, Path)) and not book.clean:
             book.save()
 
 
@@ -495,7 +500,7 @@ def entry_point(busy: str, *, save: bool = False) -> Callable[[Callable[[Setting
             if outcome.ok and cfg.warnings:
                 outcome.message = " ".join([outcome.message, *cfg.warnings])
                 xlentry.log(name, " ".join(cfg.warnings))
-            written = False
+            written = unsaved = False
             if outcome.ok and save:  # the status is written first, so that the saved file carries it
                 try:
                     book.write_status(outcome.message + " Đã lưu bảng tính.")
@@ -505,16 +510,16 @@ def entry_point(busy: str, *, save: bool = False) -> Callable[[Callable[[Setting
                 except Exception as exc:
                     outcome.message += NOT_SAVED.format(error=_describe(exc))
                     xlentry.log(name, outcome.message)
+                    unsaved = True
             try:
                 if not written:
                     book.write_status(outcome.message)
-            except Exception as exc:
+            except Exception as exc:  # the status cell cannot say it: the message box below does
                 _failed(name, STATUS_FAILED.format(sheet=SHEET_CONTROL, error=_describe(exc)), exc)
-                if outcome.ok:  # the status cell cannot say it: a message box does
-                    book.alert(outcome.message, warning=True)
+                unsaved = True
             if not outcome.ok:
                 book.alert(outcome.message)
-            elif cfg.warnings or "Ctrl+S" in outcome.message:
+            elif cfg.warnings or unsaved:
                 book.alert(outcome.message, warning=True)
             return outcome
 
