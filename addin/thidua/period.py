@@ -122,7 +122,7 @@ class Span:
             return f"{self.year:04d}-Q{self.index}"
         if self.kind == HALF:
             return f"{self.year:04d}-H{self.index}"
-        return f"{self.year:04d}" if self.index == 12 else f"{self.year:04d}-den-{self.index:02d}"
+        return f"{self.year:04d}" if self.index == 12 else f"{self.year:04d}-01-{self.index:02d}"
 
     @property
     def label(self) -> str:

@@ -262,7 +262,8 @@ def _target_paras(w: Wording, fig: Figures, res: TargetResult, base: dict[str, A
     else:
         t.update(span_met=fmt_int(res.span_met), span_due=fmt_int(res.span_due), span_pct=fmt_pct(res.span_pct),
                  all_months=fmt_int(res.all_months))
-        blocks.append(Para(w.text("target_common.attainment_span", **t)))
+        key = "target_common.attainment_span" if res.all_months else "target_common.attainment_span_none"
+        blocks.append(Para(w.text(key, **t)))
         partial = [u for u in fig.units if res.months_met[u] < res.due_months]
         if not partial:
             blocks.append(Para(w.text("target_common.all_met_span", **t)))
@@ -575,6 +576,7 @@ def build_report(
     blocks.append(Heading(w.text("headings.discipline", **base), 2))
     blocks += _discipline(w, fig, base)
     blocks.append(Heading(w.text("headings.summary", **base), 2))
+    blocks.append(Para(w.text("table.summary_note", **base)))
     blocks.append(_summary_table(w, fig, base))
     compare = _compare_table(w, cat, fig, base)
     if compare is not None:
