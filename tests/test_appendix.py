@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from thidua.appendix import (
 )
 from thidua.catalogue import default_catalogue, load_catalogue
 from thidua.period import Period
-from thidua.report import build_report, write_report
+from thidua.report import write_report
 from thidua.report_sample import sample_period_data
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "appendix.md"

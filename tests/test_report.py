@@ -325,7 +325,8 @@ def test_attainment_and_change_equal_the_period_data(document, data):
         met = int(data.attainment[(data.attainment["target"] == number)]["met"].sum())
         prev = int(data.previous[(data.previous["target"] == number)]["met"].sum())
         text = next(t for t in _target_paragraphs(document, number) if t.startswith("Kết quả"))
-        m = re.match(r"Kết quả tháng 9 năm 2024: (\d+)/(\d+) phòng, đơn vị đạt nội dung thi đua \(tỷ lệ ([\d,]+%)\); (.*)\.$", text)
+        m = re.match(r"Kết quả tháng 9 năm 2024: (\d+)/(\d+) phòng, đơn vị đạt nội dung thi đua "
+                     r"\(tỷ lệ ([\d,]+%)\); (.*)\.$", text)
         assert m, text
         assert (int(m.group(1)), int(m.group(2)), m.group(3)) == (met, units, pct_text(met, units))
         now, before = 100 * met / units, 100 * prev / units

@@ -41,7 +41,6 @@ def render_chart(report: Report, out: Path) -> Path:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    w = report.wording
     with plt.rc_context({"font.family": _chart_font(), "font.size": 10}):
         fig, ax = plt.subplots(figsize=(16 / 2.54, 8.5 / 2.54), dpi=200)
         if chart_kind(report) == "trend":
@@ -53,7 +52,6 @@ def render_chart(report: Report, out: Path) -> Path:
         fig.tight_layout()
         fig.savefig(out, format="png")
         plt.close(fig)
-    del w
     return out
 
 

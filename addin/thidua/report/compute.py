@@ -1,7 +1,7 @@
 """Every figure of a report, computed once from the consolidated months (no wording, no Word, no files).
 
-A report covers a :class:`~thidua.period.Span` (a month, a quarter, a half-year or the year): :class:`SpanData` holds one
-:class:`~thidua.model.PeriodData` per month of the span, as ``thidua.consolidate.load_period`` gives it. From them
+A report covers a :class:`~thidua.period.Span` (a month, a quarter, a half-year or the year): :class:`SpanData` holds
+one :class:`~thidua.model.PeriodData` per month of the span, as ``thidua.consolidate.load_period`` gives it. From them
 :func:`compute` derives, per target, the end month's units that met it / fell short / had no valid report, the months
 each unit met it over the span, the span's totals of every count indicator, the highlights; the submission grid; and,
 when given, the previous year's figures. The wording, the Word renderer and the appendix all read these objects, so a

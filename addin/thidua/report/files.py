@@ -1,4 +1,4 @@
-"""Writing a report's files: the .docx, the appendix .xlsx, the danh sách đề nghị (tổng kết) and, on request, the PDF."""
+"""Writing a report's files: the .docx, the appendix .xlsx, the danh sách đề nghị (tổng kết) and the PDF."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any
 
 from ..atomic import WriteFailed, write_problem
 from ..catalogue import Catalogue
-from ..period import MONTH, Span
+from ..period import Span
 from ..report_text import SO_KET, TONG_KET, OfficeText, Wording
 from ..titles import TitleRules
 from .appendix import write_appendix
 from .chart_pdf import PdfUnavailable, convert_to_pdf, render_chart
 from .compute import SpanData
-from .wording import Report, build_report
 from .word import render_docx, render_proposals
+from .wording import Report, build_report
 
 FILE_STEMS = {SO_KET: "SoKet", TONG_KET: "TongKet"}
 
@@ -67,7 +67,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     sd = SpanData.of(data)
     report = build_report(sd, cat, kind, report_date, wording, title_rules, office)
-    stem = file_stem(kind, sd.span if sd.span.kind != MONTH or kind == SO_KET else sd.span)
+    stem = file_stem(kind, sd.span)
     docx_path = out_dir / f"BaoCao_{stem}.docx"
     try:
         with tempfile.TemporaryDirectory(prefix="thidua-chart-") as tmp:

@@ -259,7 +259,7 @@ def _signature(document, org, label: str, text_width: float, recipients: list[st
 def _run_xml(text: str, size: float, bold: bool = False, italic: bool = False) -> str:
     props = f'<w:rFonts w:ascii="{FONT}" w:hAnsi="{FONT}" w:cs="{FONT}" w:eastAsia="{FONT}"/>'
     props += ("<w:b/>" if bold else "") + ("<w:i/>" if italic else "")
-    half = int(round(size * 2))
+    half = round(size * 2)
     props += f'<w:sz w:val="{half}"/><w:szCs w:val="{half}"/>'
     return f'<w:r><w:rPr>{props}</w:rPr><w:t xml:space="preserve">{escape(clean_text(text))}</w:t></w:r>'
 
@@ -280,7 +280,7 @@ def _cell_xml(text: str, width_twips: int, align: str, size: float, bold: bool =
 def table_xml(block: TableBlock) -> str:
     """The whole table as WordprocessingML: fixed layout, single borders, the heading row repeated on every page, no
     row split across pages, group rows merged after their first cell."""
-    widths = [int(round(w * 567)) for w in block.widths_cm]  # 1 cm = 567 twips
+    widths = [round(w * 567) for w in block.widths_cm]  # 1 cm = 567 twips
     size = block.size
     parts = [f"<w:tbl {nsdecls('w')}><w:tblPr><w:tblStyle w:val=\"TableGrid\"/>"
              f'<w:tblW w:w="{sum(widths)}" w:type="dxa"/>',

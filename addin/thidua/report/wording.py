@@ -505,7 +505,7 @@ def _appendices(w: Wording, cat: Catalogue, fig: Figures, base: dict[str, Any], 
         else:
             marks = ["—" if u not in end.reported else "Đ" if end.met.get((u, r.number)) else "K"
                      for r in fig.targets]
-            cells += marks + [str(marks.count("Đ"))]
+            cells += [*marks, str(marks.count("Đ"))]
         rows.append(cells)
     n = len(cat.targets)
     name_w = 16.5 - 1.0 - 1.6 - 1.3 * n
