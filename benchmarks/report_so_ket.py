@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_tong_ket import run  # noqa: E402
+from report_tong_ket import run
 
 if __name__ == "__main__":
     run("so-ket", "2024-H1", "so_ket_6_thang")

@@ -161,6 +161,8 @@ def _count(op: Callable[[float, float], bool]) -> Check:
         if value is None:
             return _missing(ctx, facts, spec["indicator"])
         status = MET if op(value, spec["value"]) else NOT_MET
+        if value == 0 and "count_zero" in ctx.rules.messages:  # "không có …", not "0 người …"
+            return status, ctx.msg("count_zero", label=spec["label"], requirement=spec["requirement"])
         return status, ctx.msg("count", value=fmt_int(value), label=spec["label"], requirement=spec["requirement"])
 
     return check

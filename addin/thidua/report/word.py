@@ -359,6 +359,8 @@ def render_docx(report: Report, out: Path, chart_png: Path | None = None) -> Pat
     _para(document, "", after=6)
     for block in report.blocks:
         _render_block(document, block, chart_png)
+    if document.paragraphs:  # the signature block never stands alone on the last page
+        document.paragraphs[-1].paragraph_format.keep_with_next = True
     _signature(document, report.org, str(report.wording.get("document.recipients_label")), TEXT_WIDTH_CM)
     for appendix in report.appendices:
         _appendix(document, report, appendix)

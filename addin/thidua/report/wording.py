@@ -169,7 +169,7 @@ def _base(cat: Catalogue, org: Organisation, fig: Figures, kind: str, office: Of
         "khoi_name": org.khoi_name,
         "khoi_lead": org.khoi_lead,
         "plan": plan_citation(cat, org, office),
-        "plan_short": "Kế hoạch phát động phong trào thi đua năm của Sở" if office.plan_number else cat.plan,
+        "plan_short": f"Kế hoạch số {office.plan_number}" if office.plan_number and office.plan_date else cat.plan,
         "year": str(span.year),
         "next_year": str(span.year + 1),
         "span_label": span.label,
@@ -520,10 +520,10 @@ def _appendices(w: Wording, cat: Catalogue, fig: Figures, base: dict[str, Any], 
     header2 = ["STT", "Tên phòng, đơn vị"] + [f"T{m.month}" for m in months]
     rows2 = [[str(i), fig.name(u)] + [STATUS_MARK.get(st or "", "") for st in d.grid[u]]
              for i, u in enumerate(fig.units, start=1)]
-    cw = 0.85
+    cw = 0.95  # "T12" in 11 pt bold with the cell margins
     second = Appendix("II", w.text("document.appendix_status", **base), w.text("document.appendix_caption",
                                                                               **caption_values),
-                      [TableBlock(header2, rows2, [1.0, 16.5 - 1.0 - cw * len(months)] + [cw] * len(months),
+                      [TableBlock(header2, rows2, [0.9, 16.5 - 0.9 - cw * len(months)] + [cw] * len(months),
                                   ["center", "left"] + ["center"] * len(months), size=11),
                        Para(w.text("document.appendix_status_legend", **base), italic=True, indent=False)])
     return [first, second]
