@@ -102,6 +102,8 @@ def build_table(report: Report, cat: Catalogue) -> AppendixTable:
     columns = ["stt", "unit_code", "unit_name", "status"] + [f"T{t.number}" for t in cat.targets] + ["targets_met"]
     labels = ["STT", "Mã đơn vị", "Tên phòng, đơn vị", f"Tình hình nộp báo cáo tháng {fig.period.month}"]
     labels += [f"Nội dung {t.number} (tháng {fig.period.month})" for t in cat.targets] + ["Số nội dung đạt"]
+    columns.append("ytd_from")
+    labels.append("Số liệu lũy kế lấy từ báo cáo tháng")
     if multi:
         columns += [f"T{t.number}:months" for t in cat.targets] + ["due_months"]
         labels += [f"Nội dung {t.number}: số tháng đạt" for t in cat.targets] + ["Số tháng của kỳ"]
@@ -123,11 +125,12 @@ def build_table(report: Report, cat: Catalogue) -> AppendixTable:
             marks.append((MET_VI if end.met[(unit, t.number)] else NOT_MET_VI) if known else None)
         status = end.status.get(unit, MISSING)
         row: list[Any] = [i, unit, fig.name(unit), STATUS_VI.get(status, status)]
-        row += [*marks, sum(m == MET_VI for m in marks)]
+        row += [*marks, sum(m == MET_VI for m in marks), end.carried.get(unit)]
         if multi:
-            row += [r.months_met[unit] for r in fig.targets] + [len(fig.views)]
+            row += [r.months_met[unit] for r in fig.targets] + [len(fig.due_views)]
         for ind, col in counts:
-            value = end.values.get((unit, ind.code, col)) if reported else None
+            # a carried-forward year-to-date figure is shown (the report's totals include it; docs/appendix.md)
+            value = end.values.get((unit, ind.code, col)) if reported or col == "ytd" else None
             row.append(value if isinstance(value, int) and not isinstance(value, bool) else None)
         for ind in spans:
             row.append(span_sums[ind.code][unit])

@@ -79,7 +79,7 @@ def _bars(ax, report: Report) -> None:
 
 def _trend(ax, report: Report) -> None:
     w = report.wording
-    months = [v.period for v in report.figures.views]
+    months = [v.period for v in report.figures.due_views]
     xs = list(range(len(months)))
     colours = ("#1f4e79", "#2e75b6", "#9dc3e6", "#c55a11", "#f4b183", "#548235", "#a9d18e", "#7f6000")
     for i, r in enumerate(report.targets):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalogue import Catalogue, Target
-from ..model import LATE, MISSING, ON_TIME, REJECTED, PeriodData
+from ..model import LATE, MISSING, NOT_DUE, ON_TIME, REJECTED, PeriodData
 from ..period import MONTH, YEAR, Period, Span
 from ..report_text import clean_text, pct
 
@@ -57,8 +57,14 @@ class MonthView:
         cols = [v[c].tolist() for c in ("unit", "code", "column", "value")] if len(v) else [[], [], [], []]
         self.values: dict[tuple[str, str, str], Any] = {
             (str(u), str(c), str(col)): val for u, c, col, val in zip(*cols, strict=True)}
+        #: units whose year-to-date figures are carried forward from an earlier month (no file of their own this
+        #: month): unit -> that month; their rows are in ``values`` (year-to-date only) but they did not report
+        self.carried: dict[str, str] = {str(u): str(p) for u, p in (getattr(data, "carried", None) or {}).items()}
+        own = cols[0]
+        if "carried" in v.columns and len(v):
+            own = [u for u, c in zip(cols[0], v["carried"].tolist(), strict=True) if c is None or c != c]
         a = data.assessments
-        self.reported = set(map(str, cols[0])) | (set(map(str, a["unit"].tolist())) if len(a) else set())
+        self.reported = set(map(str, own)) | (set(map(str, a["unit"].tolist())) if len(a) else set())
         self.met = self._met(data.attainment)
         self.prev_met = self._met(data.previous)
         self.reasons: dict[tuple[str, int], str] = {}
@@ -84,6 +90,8 @@ class MonthView:
         me = str(self.period)
         self.status = {u: self.grid.get(u, {}).get(me, ON_TIME if u in self.reported else MISSING)
                        for u in self.units}
+        #: the month is due (months before the movement's first month are not: never counted as missed)
+        self.due = not self.status or any(st != NOT_DUE for st in self.status.values())
 
     @staticmethod
     def _met(frame) -> dict[tuple[str, int], bool]:
@@ -245,6 +253,17 @@ class Figures:
     views: list[MonthView]
 
     @property
+    def due_views(self) -> list[MonthView]:
+        """The months of the span that were due (all of them unless the movement started within the span)."""
+        due = [v for v in self.views if v.due]
+        return due or self.views[-1:]
+
+    @property
+    def carried(self) -> dict[str, str]:
+        """Units whose year-to-date figures at the end month are carried forward: unit -> month they come from."""
+        return self.views[-1].carried
+
+    @property
     def total(self) -> int:
         return len(self.units)
 
@@ -375,6 +394,7 @@ def compute(data: PeriodData | SpanData, cat: Catalogue, max_quotes: int = 3, ma
     raw = indicator_figures(cat, views, units)
     staff = int(raw.get("m_1_1", 0))
     quoted: set[str] = set()
+    due = [v for v in views if v.due] or views[-1:]
     prev_has = bool(end.prev_met) and sd.span.kind == MONTH
     results = []
     for target in cat.targets:
@@ -385,10 +405,10 @@ def compute(data: PeriodData | SpanData, cat: Catalogue, max_quotes: int = 3, ma
             if not end.met.get((u, n)):
                 short.append((u, end.reasons.get((u, n), "")))
         absent = [u for u in units if u not in end.reported]
-        months_met = {u: sum(1 for v in views if v.met.get((u, n))) for u in units}
-        monthly = [pct(sum(1 for u in units if v.met.get((u, n))), len(units)) if units else 0.0 for v in views]
+        months_met = {u: sum(1 for v in due if v.met.get((u, n))) for u in units}
+        monthly = [pct(sum(1 for u in units if v.met.get((u, n))), len(units)) if units else 0.0 for v in due]
         prev_met = sum(1 for u in units if end.prev_met.get((u, n))) if prev_has else None
-        res = TargetResult(n, target.title, len(units), met, short, absent, prev_met, months_met, len(views),
+        res = TargetResult(n, target.title, len(units), met, short, absent, prev_met, months_met, len(due),
                            monthly, raw)
         res.highlights = _highlights(target, views, units, names, quoted, sd.span, max_quotes, max_len)
         if sd.previous_year is not None:

@@ -180,7 +180,7 @@ def _base(cat: Catalogue, org: Organisation, fig: Figures, kind: str, office: Of
         "end_short": f"Tháng {end.month}/{end.year}",
         "prev_label": f"tháng {prev.month} năm {prev.year}",
         "prev_short": f"Tháng {prev.month}/{prev.year}",
-        "months": str(len(span.months)),
+        "months": str(len(fig.due_views)),
         "next_span_label": nxt.label,
         "next_span_label_upper": nxt.label.upper(),
         "units_total": fmt_int(fig.total),
@@ -567,6 +567,12 @@ def build_report(
         blocks.append(Para(w.text("direction.reported", **base)))
         blocks.append(Para(w.text("direction.absent", count=fmt_int(len(absent)),
                                   units=_names(w, _absent_words(w, fig, absent), "II"), **base)))
+        carried = [u for u in absent if u in fig.carried]
+        if carried:
+            items = [w.text("direction.carried_item", unit=fig.name(u), month=int(fig.carried[u][5:7]),
+                            year=fig.carried[u][:4]) for u in carried]
+            blocks.append(Para(w.text("direction.carried", count=fmt_int(len(carried)),
+                                      items=_names(w, items, "I"), **base)))
     else:
         blocks.append(Para(w.text("direction.reported_all", **base)))
     blocks.append(Heading(w.text("headings.targets", **base), 2))
