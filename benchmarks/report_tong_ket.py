@@ -22,14 +22,8 @@ from thidua.period import Span
 from thidua.report import SpanData, write_report
 from thidua.report_sample import sample_period_data
 
-
-def write_units(path: Path, n: int) -> Path:
-    lines = ["schema = 1", ""]
-    for i in range(1, n + 1):
-        kind = "don-vi" if i % 3 == 0 else "phong"
-        lines += ["[[units]]", f'code = "U{i:04d}"', f'name = "Đơn vị thử nghiệm số {i:04d}"', f'kind = "{kind}"', ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from consolidate import write_units
 
 
 def run(kind: str, span_text: str, label: str, argv: list[str] | None = None) -> float:

@@ -210,17 +210,23 @@ def sentences(w: Wording, dotted: str, kind: str | None, values: dict[str, Any],
     return " ".join(out)
 
 
-def load_wording(path: Path | str | None = None) -> Wording:
-    """Load the wording file (default: the one shipped in the package)."""
-    source = Path(path) if path else resources.files("thidua") / "data" / WORDING_FILE
+def read_data_file(path: Path | str | None, default: str, what: str) -> tuple[Any, dict[str, Any]]:
+    """``(source, table)`` of a TOML data file (``path``, or the shipped ``data/<default>``), NFC; a file that cannot
+    be read or parsed is a :class:`CatalogueError` naming it and ``what`` it is."""
+    source = Path(path) if path else resources.files("thidua") / "data" / default
     try:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogueError(source, "(tệp)", f"không đọc được tệp lời văn báo cáo ({exc})") from None
+        raise CatalogueError(source, "(tệp)", f"không đọc được tệp {what} ({exc})") from None
     try:
-        data = tomllib.loads(unicodedata.normalize("NFC", text))
+        return source, tomllib.loads(unicodedata.normalize("NFC", text))
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(source, "(cú pháp)", f"lỗi cú pháp TOML: {exc}") from None
+
+
+def load_wording(path: Path | str | None = None) -> Wording:
+    """Load the wording file (default: the one shipped in the package)."""
+    source, data = read_data_file(path, WORDING_FILE, "lời văn báo cáo")
     for key in REQUIRED_TABLES:
         if key not in data:
             raise CatalogueError(source, key, "thiếu mục lời văn bắt buộc")
@@ -253,13 +259,7 @@ class OfficeText:
 
 def load_office_text(path: Path | str | None = None) -> OfficeText:
     """Load the office's own text (default: the shipped, empty ``office.toml``)."""
-    source = Path(path) if path else resources.files("thidua") / "data" / OFFICE_FILE
-    try:
-        data = tomllib.loads(unicodedata.normalize("NFC", source.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogueError(source, "(tệp)", f"không đọc được tệp nội dung do Văn phòng Sở viết ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(source, "(cú pháp)", f"lỗi cú pháp TOML: {exc}") from None
+    source, data = read_data_file(path, OFFICE_FILE, "nội dung do Văn phòng Sở viết")
 
     def paragraphs(key: str) -> tuple[str, ...]:
         value = data.get(key, [])
