@@ -38,6 +38,9 @@ OFFICE_FILE = "office.toml"
 _CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff"
                       r"\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
+#: Surrogates (category Cs) and private-use characters (category Co): one regular expression instead of a per-character
+#: category lookup (the report cleans every table cell; that loop was a third of a 1,000-unit tổng kết).
+_SURROGATE_PRIVATE = re.compile("[\ud800-\udfff\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -104,7 +107,7 @@ def clean_text(value: Any, max_length: int | None = None) -> str:
         return ""
     text = unicodedata.normalize("NFC", str(value))
     text = _CONTROL.sub(" ", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cs", "Co"))
+    text = _SURROGATE_PRIVATE.sub("", text)
     text = _SPACES.sub(" ", text).strip()
     if max_length and len(text) > max_length:
         text = text[: max_length - 1].rstrip(" ,;:.") + "…"

@@ -268,7 +268,8 @@ def _target_paras(w: Wording, fig: Figures, res: TargetResult, base: dict[str, A
         if not partial:
             blocks.append(Para(w.text("target_common.all_met_span", **t)))
         else:
-            partial.sort(key=lambda u: (res.months_met[u], fig.units.index(u)))
+            rank = {u: i for i, u in enumerate(fig.units)}
+            partial.sort(key=lambda u: (res.months_met[u], rank[u]))
             items = [w.text("target_common.partial_item", unit=fig.name(u), k=res.months_met[u], n=res.due_months)
                      for u in partial]
             blocks.append(Para(w.text("target_common.partial_span", count=fmt_int(len(partial)),
