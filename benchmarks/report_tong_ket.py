@@ -12,6 +12,7 @@ the danh sách đề nghị .docx (no PDF). The last line is ``tong_ket_s=<secon
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -47,11 +48,13 @@ def run(kind: str, span_text: str, label: str, argv: list[str] | None = None) ->
               "(not timed)", file=sys.stderr)
         times = []
         for i in range(args.repeat):
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             files = write_report(data, cat, kind, root / f"out{i}")
             times.append(time.perf_counter() - t)
             sizes = {p.name: p.stat().st_size for p in (files.docx, files.appendix, files.proposals) if p}
-            print(f"run {i + 1}: {times[-1]:.2f} s {sizes}", file=sys.stderr)
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            print(f"run {i + 1}: {times[-1]:.2f} s wall, {time.process_time() - cpu:.2f} s CPU, load average "
+                  f"{load:.1f}; {sizes}", file=sys.stderr)
     best = min(times)
     print(f"{label}_s={best:.2f} units={args.units}")
     return best
