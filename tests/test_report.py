@@ -780,3 +780,22 @@ def test_replayed_year_previous_year_comparison(replayed, tmp_path):
     assert all(row[3] == "0" for row in compare[1:])
     summary = next(t for t in _tables(again) if t[0][0] == "Nội dung thi đua")
     assert summary[0][-2:] == ["Năm trước", "Tăng/giảm (điểm %)"] and summary[1][-1] == "0"
+
+
+@pytest.mark.parametrize(("part", "whole", "text"), [(14_013, 14_020, "99,9%"), (5_270, 5_272, "99,9%"),
+                                                     (5_272, 5_272, "100%"), (1, 3, "33,3%"), (1, 2_500, "0,1%"),
+                                                     (0, 5, "0%"), (0, 0, "100%")])
+def test_a_share_below_100_never_prints_as_100(part, whole, text):
+    assert pct_text(part, whole) == text
+
+
+def test_ties_and_tone_are_said_as_they_are(cat):
+    """All targets tied: no "lowest" target is singled out; a low average does not read "nghiêm túc"."""
+    units = [u.code for u in cat.units]
+    short = {(u, t.number): "Chưa hoàn thành" for u in units[:5] for t in cat.targets}
+    data = sample_period_data(cat, PERIOD, units, late=[], missing=[], rejected=[], short=short)
+    rep = build_report(data, cat, "so-ket", DATE)
+    texts = [b.text for b in rep.blocks if hasattr(b, "text")]
+    joined = "\n".join(texts)
+    assert "các nội dung này có tỷ lệ đạt như nhau (44,4%)" in joined and "thấp nhất" not in joined
+    assert "nghiêm túc" not in joined and "bước đầu triển khai" in joined
