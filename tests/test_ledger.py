@@ -221,7 +221,7 @@ def test_the_period_tables_carry_each_cell_with_its_type_raw_text_and_file(led):
     rows = list(data.values.itertuples(index=False, name=None))
     assert rows == cells(*first) + cells(*second)
     assert [type(r[3]) for r in rows] == [int, int, str, dt.date] * 2
-    assert list(data.values.dtypes) == [object] * 8
+    assert list(data.values.dtypes) == [object] * 8  # VALUE_COLUMNS and the ledger's own "carried"
     assert list(data.assessments.itertuples(index=False, name=None)) == [
         (first[0], 1, "Đạt", None, "F13", first[1]), (second[0], 1, "Đạt", None, "F13", second[1])]
     assert data.units == order

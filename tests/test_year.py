@@ -16,7 +16,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from thidua.catalogue import default_catalogue
 from thidua.consolidate import consolidate, load_period
 from thidua.demo import YearDemo, email_file, touch, zip_file
@@ -266,7 +265,6 @@ def test_a_year_replayed_month_by_month(tmp_path, monkeypatch):
     year.send_all(oct_, late=("TTDK",))
     year.run(oct_)
     from click.testing import CliRunner
-
     from thidua.cli import app
 
     result = CliRunner().invoke(app, ["received", str(demo.inbox(oct_) / "ThiDua_2024-10_TTDK.xlsx"),
@@ -340,7 +338,6 @@ def test_recheck_on_demand_and_return_packages(tmp_path):
 
 def test_received_for_a_whole_run_and_report_finds_the_years_ledger(tmp_path, monkeypatch):
     from click.testing import CliRunner
-
     from thidua.cli import app
 
     demo = YearDemo(tmp_path / "ThiDua-2024", CAT)
@@ -360,3 +357,34 @@ def test_received_for_a_whole_run_and_report_finds_the_years_ledger(tmp_path, mo
     result = runner.invoke(app, ["validate", str(demo.inbox(sep)), "--json"])
     assert result.exit_code == 0, result.output
     assert '"ledger": "' + str(demo.ledger) in result.output
+
+
+def test_the_readmes_monthly_commands_run_in_the_years_folder(tmp_path, monkeypatch):
+    """The commands of the README's "Hằng tháng" block, pasted as they are into the year's folder."""
+    import re
+    import shlex
+
+    from click.testing import CliRunner
+    from thidua.cli import app
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"### Hằng tháng.*?```sh\n(.+?)\n```", readme, re.S).group(1)
+    commands = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.strip()]
+    assert [c[:2] for c in commands] == [["thidua", "form"], ["thidua", "validate"], ["thidua", "consolidate"],
+                                         ["thidua", "report"]]
+    demo = YearDemo(tmp_path / "ThiDua-2024", CAT)
+    aug, sep = Period(YEAR, 8), Period(YEAR, 9)
+    for unit in UNITS:
+        demo.send(unit, aug, usual(aug))
+    assert consolidate(demo.inbox(aug), aug, CAT, write=False).ledger == demo.ledger
+    for unit in UNITS:
+        demo.send(unit, sep, usual(sep))
+    monkeypatch.chdir(demo.root)
+    runner = CliRunner()
+    for command in commands:
+        args = [a for a in command[1:] if a != "--pdf"]  # the PDF needs LibreOffice: tests/test_report.py covers it
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (command, result.output)
+    assert (demo.root / "tong-hop-2024-09.xlsx").is_file()
+    assert len(list((demo.root / "bieu-mau" / "2024-09").glob("*.xlsx"))) == len(UNITS)
+    assert any((demo.root / "bao-cao").glob("*.docx"))

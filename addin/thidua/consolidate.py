@@ -50,6 +50,7 @@ from .ledger import (
 from .model import (
     ASSESSMENT_COLUMNS,
     ATTAINMENT_COLUMNS,
+    CARRIED,
     LATE,
     MISSING,
     NOT_DUE,
@@ -718,7 +719,7 @@ def _tables(files: dict[int, tuple[str, str]], rows: Iterable[tuple], units: lis
         value_records.append((unit, code, column, value, raw, cell, file_name, from_month))
         keys.append(base + at)
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    values = _frame([value_records[i] for i in order], VALUE_COLUMNS)
+    values = _frame([value_records[i] for i in order], [*VALUE_COLUMNS, CARRIED])
     targets = sorted(target_cells.values(), key=lambda e: (unit_rank.get(e["unit"], 1 << 30), e["target"]))
     assessments = _frame([tuple(e[c] for c in ASSESSMENT_COLUMNS) for e in targets], ASSESSMENT_COLUMNS)
     return values, assessments
@@ -870,7 +871,7 @@ def attainment_table(
     cells = dict(zip(keys, judged["value"].tolist(), strict=True))
     assess = {(u, t): (a, e) for u, t, a, e in zip(*(assessments[c].tolist() for c in
                                                      ("unit", "target", "assessment", "explanation")), strict=True)}
-    own = values[values["carried"].isna()] if "carried" in values.columns and len(values) else values
+    own = values[values[CARRIED].isna()] if CARRIED in values.columns and len(values) else values
     with_file = set(own["unit"]) | set(assessments["unit"])
     records = []
     for unit in units:

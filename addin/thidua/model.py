@@ -21,9 +21,11 @@ DUE_STATUSES = (ON_TIME, LATE, MISSING, REJECTED)
 STATUS_VI = {ON_TIME: "Đúng hạn", LATE: "Trễ hạn", MISSING: "Chưa nộp", REJECTED: "Bị trả lại",
              NOT_DUE: "Chưa phát động"}
 
-#: ``carried``: None for a figure of the period's own file; for a year-to-date figure carried forward from an earlier
-#: month (the unit has no accepted file for the period), that month ``YYYY-MM``.
-VALUE_COLUMNS = ["unit", "code", "column", "value", "raw", "cell", "file", "carried"]
+VALUE_COLUMNS = ["unit", "code", "column", "value", "raw", "cell", "file"]
+#: A column the ledger's ``values`` table adds (others, e.g. sample data, may leave it out): None for a figure of the
+#: period's own file; for a year-to-date figure carried forward from an earlier month (the unit has no accepted file
+#: for the period), that month ``YYYY-MM``.
+CARRIED = "carried"
 ASSESSMENT_COLUMNS = ["unit", "target", "assessment", "explanation", "cell", "file"]
 ATTAINMENT_COLUMNS = ["unit", "target", "met", "reason"]
 STATUS_COLUMNS = ["unit", "period", "status", "received_at", "file", "reason"]
