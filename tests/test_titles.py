@@ -51,7 +51,7 @@ def period_data(units: dict[str, dict[tuple[str, str], object] | None]) -> Perio
     rows = []
     for unit, values in units.items():
         for (code, column), value in (values or {}).items():
-            rows.append((unit, code, column, value, None if value is None else str(value), None, "f.xlsx", None))
+            rows.append((unit, code, column, value, None if value is None else str(value), None, "f.xlsx"))
     return PeriodData(
         period=DEC,
         units=list(units),

@@ -114,7 +114,7 @@ def sample_period_data(
         for (ind, col), value in figures.items():
             if (code, ind, col) in drop:
                 value = None
-            values.append((code, ind, col, value, None if value is None else str(value), None, file, None))
+            values.append((code, ind, col, value, None if value is None else str(value), None, file))
         note_rng = random.Random(f"{code}/{period}/notes")
         for t in cat.targets:
             if (code, t.number) in short:

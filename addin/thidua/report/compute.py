@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalogue import Catalogue, Target
-from ..model import LATE, MISSING, NOT_DUE, ON_TIME, REJECTED, PeriodData
+from ..model import CARRIED, LATE, MISSING, NOT_DUE, ON_TIME, REJECTED, PeriodData
 from ..period import MONTH, YEAR, Period, Span
 from ..report_text import clean_text, pct
 
@@ -61,8 +61,8 @@ class MonthView:
         #: month): unit -> that month; their rows are in ``values`` (year-to-date only) but they did not report
         self.carried: dict[str, str] = {str(u): str(p) for u, p in (getattr(data, "carried", None) or {}).items()}
         own = cols[0]
-        if "carried" in v.columns and len(v):
-            own = [u for u, c in zip(cols[0], v["carried"].tolist(), strict=True) if c is None or c != c]
+        if CARRIED in v.columns and len(v):
+            own = [u for u, c in zip(cols[0], v[CARRIED].tolist(), strict=True) if c is None or c != c]
         a = data.assessments
         self.reported = set(map(str, own)) | (set(map(str, a["unit"].tolist())) if len(a) else set())
         self.met = self._met(data.attainment)
