@@ -509,10 +509,10 @@ def _appendices(w: Wording, cat: Catalogue, fig: Figures, base: dict[str, Any], 
             cells += [*marks, str(marks.count("Đ"))]
         rows.append(cells)
     n = len(cat.targets)
-    name_w = 16.5 - 1.0 - 1.6 - 1.3 * n
+    name_w = 16.5 - 1.05 - 1.6 - 1.3 * n
     first = Appendix("I", w.text("document.appendix_targets", **base), w.text("document.appendix_caption",
                                                                              **caption_values),
-                     [TableBlock(header, rows, [1.0, name_w] + [1.3] * n + [1.6], ["center", "left"] +
+                     [TableBlock(header, rows, [1.05, name_w] + [1.3] * n + [1.6], ["center", "left"] +
                                  ["center"] * (n + 1), size=11),
                       Para(w.text("document.appendix_targets_legend_span" if multi
                                   else "document.appendix_targets_legend_month", **base), italic=True, indent=False)])
@@ -524,7 +524,7 @@ def _appendices(w: Wording, cat: Catalogue, fig: Figures, base: dict[str, Any], 
     cw = 0.95  # "T12" in 11 pt bold with the cell margins
     second = Appendix("II", w.text("document.appendix_status", **base), w.text("document.appendix_caption",
                                                                               **caption_values),
-                      [TableBlock(header2, rows2, [0.9, 16.5 - 0.9 - cw * len(months)] + [cw] * len(months),
+                      [TableBlock(header2, rows2, [1.05, 16.5 - 1.05 - cw * len(months)] + [cw] * len(months),
                                   ["center", "left"] + ["center"] * len(months), size=11),
                        Para(w.text("document.appendix_status_legend", **base), italic=True, indent=False)])
     return [first, second]
