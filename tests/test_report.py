@@ -768,10 +768,15 @@ def test_replayed_year_every_figure_and_no_contradiction(replayed, tmp_path, spa
 def test_replayed_year_previous_year_comparison(replayed, tmp_path):
     """A tổng kết with the previous year's appendix compares each target and the main figures with it."""
     from thidua.appendix import previous_year_from_appendix
+    from thidua.report import previous_year_from_ledger
 
-    cat, _ledger = replayed
+    cat, ledger = replayed
     data, files = _span_report(replayed, "2024", "tong-ket", tmp_path / "a")
     data.previous_year = previous_year_from_appendix(files.appendix, cat)
+    from_ledger = previous_year_from_ledger(ledger, 2024, cat)  # the two sources of a previous year agree
+    assert from_ledger.target_pct == pytest.approx(data.previous_year.target_pct)
+    for key, value in data.previous_year.figures.items():
+        assert from_ledger.figures[key] == value, key
     data.previous_year.year = 2023
     again = write_report(data, cat, "tong-ket", tmp_path / "b", report_date=dt.date(2025, 1, 5))
     body = "\n".join(_body(again))
