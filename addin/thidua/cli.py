@@ -201,14 +201,13 @@ def demo_cmd(out_dir: Path, period: Period) -> None:
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Sổ theo dõi để đối chiếu lũy kế với các tháng trước (chỉ đọc, không ghi) (mặc định: "
                    "thidua-ledger.sqlite tìm như lệnh consolidate; không có thì không đối chiếu).")
-@click.option("--received", "received", metavar="NN/TT/NNNN", callback=parse_day, help=RECEIVED_HELP)
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
 @click.option("--return-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Thư mục ghi tệp trả lại cho từng đơn vị có lỗi hoặc cảnh báo (ô lỗi được tô màu, kèm trang "
                    "“Kết quả kiểm tra”); không bao giờ ghi đè tệp gốc; chạy lại thì thay tệp trả lại của chính tệp đó.")
 @catalogue_options
 @library_errors
-def validate_cmd(paths: tuple[Path, ...], period: Period | None, ledger_path: Path | None, received, as_json: bool,
+def validate_cmd(paths: tuple[Path, ...], period: Period | None, ledger_path: Path | None, as_json: bool,
                  return_dir: Path | None, catalogue) -> None:
     """Kiểm tra các tệp biểu đơn vị gửi về (tệp, thư mục, thư điện tử .eml, tệp nén .zip) đúng như lệnh consolidate
     kiểm tra: đọc, đối chiếu với bảy nội dung thi đua và với báo cáo các tháng trước trong sổ theo dõi, liệt kê mọi
@@ -225,7 +224,7 @@ def validate_cmd(paths: tuple[Path, ...], period: Period | None, ledger_path: Pa
     with progress_bar("Đang kiểm tra") as bar:
         task = bar.add_task("", total=total)
         report = validate_report(paths, cat, period, progress=lambda _p: bar.advance(task), return_dir=return_dir,
-                                 ledger=ledger, received=received)
+                                 ledger=ledger)
     if as_json:
         data = report.to_dict()
         data["summary"]["ledger"] = str(ledger) if ledger else None
