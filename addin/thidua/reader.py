@@ -345,6 +345,8 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
     sub.sha256 = hashlib.sha256(data).hexdigest()
     check = _precheck(sub, data)
     if check is None or check.zip is None:
+        if check is not None:
+            _read_other_format(sub, data, cat)
         return sub
     try:
         _read_workbook(sub, data, check, cat)
@@ -358,6 +360,15 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
         sub.problems.append(ReadProblem("unreadable", f"{type(exc).__name__}: {exc}"))
         sub.sheet = None
     return sub
+
+
+def _read_other_format(sub: Submission, data: bytes, cat: Catalogue) -> None:
+    """A .xls or .ods file is read by its own path (thidua.convert)."""
+    from .convert import CONVERTIBLE, read_converted
+
+    problem = next((p for p in sub.problems if p.code in CONVERTIBLE), None)
+    if problem is not None:
+        read_converted(sub, data, problem, cat)
 
 
 def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catalogue) -> None:
