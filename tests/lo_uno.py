@@ -11,7 +11,8 @@ Steps:
 - ``{"paste": [[sheet, cell, text], ...]}`` a text pasted from another workbook: the cell loses its validation and
   its fill (as a whole-cell paste does) and receives the text;
 - ``{"percent": [[sheet, cell], ...]}`` the cell gets a percentage number format (what typing "100%" does);
-- ``{"insert_row": [sheet, row0]}`` insert an empty row before zero-based ``row0`` (as after unprotecting);
+- ``{"insert_row": [sheet, row0]}`` unprotect the sheet (no password, as a unit can) and insert an empty row before
+  zero-based ``row0``;
 - ``{"recalc": true}`` recalculate everything; ``{"read": [[sheet, cell], ...]}`` the cells' shown text;
 - ``{"save": path}`` store as .xlsx (Calc Office Open XML); ``{"pdf": path}`` export as PDF; ``{"close": true}``.
 """
@@ -19,6 +20,7 @@ Steps:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -80,7 +82,9 @@ def run(job: dict) -> list:
                 _cell(doc, sheet, ref).NumberFormat = key
         elif "insert_row" in step:
             sheet, row = step["insert_row"]
-            doc.Sheets.getByName(sheet).Rows.insertByIndex(row, 1)
+            target = doc.Sheets.getByName(sheet)
+            target.unprotect("")  # the form's protection has no password: the unit removes it first
+            target.Rows.insertByIndex(row, 1)
         elif "recalc" in step:
             doc.calculateAll()
         elif "read" in step:
@@ -101,3 +105,5 @@ if __name__ == "__main__":
     with open(sys.argv[1], encoding="utf-8") as fh:
         result = run(json.load(fh))
     sys.stdout.write(json.dumps(result, ensure_ascii=False))
+    sys.stdout.flush()
+    os._exit(0)  # pyuno can crash while tearing the bridge down at interpreter exit, after the work is done

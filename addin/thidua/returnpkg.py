@@ -218,10 +218,11 @@ def _strip_ours(text: str) -> str:
 
 
 def clear_marks(wb: openpyxl.Workbook, catalogue: Catalogue) -> int:
-    """Remove every mark an earlier return package left, whatever program saved the file since: fills restored from
-    the stamp's list (or, for a cell filled with one of our colours and not listed, from the blank form), our lines
-    removed from comments (recognised by their text, not by author: LibreOffice saves authors blank). Returns how
-    many cells were cleaned."""
+    """Remove every mark an earlier return package left, whatever program saved the file since: cells filled with one
+    of our colours get their fill back (listed in the stamp or not), our lines
+    removed from comments (recognised by their text, not by author: LibreOffice saves authors blank). A report-sheet
+    cell gets the blank form's fill back (yellow for an input cell, even one whose fill a paste had removed); other
+    cells the fill the stamp's list recorded before the mark. Returns how many cells were cleaned."""
     _ws, _row, marks = _stamp_marks(wb)
     listed: dict[tuple[str, str], str | None] = {}
     for m in marks:
@@ -240,7 +241,8 @@ def clear_marks(wb: openpyxl.Workbook, catalogue: Catalogue) -> int:
             touched = False
             key = (title, cell.coordinate)
             if _rgb(cell.fill) in _MARK_RGB:
-                original = listed[key] if key in listed else blank.get(key) if title == SHEET_REPORT else None
+                # the blank form's own fill first (an input cell is yellow again even if a paste had cleared it)
+                original = blank[key] if key in blank else listed.get(key)
                 cell.fill = _fill(original)
                 touched = True
             if cell.comment is not None:
