@@ -430,7 +430,8 @@ def test_inserted_row_text_and_changed_unit_are_reported(make_form, catalogue, a
     text = found["E-STRUCT-ROW-TEXT"]
     assert text.indicator == "2.1" and text.cell == a1(r - 1, COLUMNS["note"][0])
     assert "KHÔNG được đọc" in text.message and "chỉ tiêu 2.1" in text.message
-    assert found["E-STRUCT-UNIT-CHANGED"].cell == at("1.1", "unit") and "“người”" in found["E-STRUCT-UNIT-CHANGED"].message
+    unit = found["E-STRUCT-UNIT-CHANGED"]
+    assert unit.cell == at("1.1", "unit") and "“người”" in unit.message
 
 
 def _set_cached_value(path: Path, ref: str, cached: str) -> None:

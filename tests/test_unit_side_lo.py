@@ -23,8 +23,17 @@ import pytest
 from conftest import PERIOD
 from thidua.findings import ERROR
 from thidua.form import MSG_SEND, MSG_UNCHECKED
-from thidua.layout import COLUMNS, HEADER, HEADER_VALUE_COL, SHEET_GUIDE, SHEET_REPORT, SHEET_STAMP, STATUS_ROW, \
-    FormLayout, a1
+from thidua.layout import (
+    COLUMNS,
+    HEADER,
+    HEADER_VALUE_COL,
+    SHEET_GUIDE,
+    SHEET_REPORT,
+    SHEET_STAMP,
+    STATUS_ROW,
+    FormLayout,
+    a1,
+)
 from thidua.office import soffice
 from thidua.returnpkg import FILLS, MARKS_KEY, RESULT_SHEET, write_return_package
 from thidua.validate import validate_file
@@ -112,7 +121,8 @@ def cases(catalogue, at) -> dict[str, list[dict]]:
             {"paste": [[R, at("3.4", "month"), nfd]]},
         ],
         "30 người pasted into a count": [{"paste": [[R, at("1.1", "month"), "30 người"]]}],
-        "100% typed into a count": [{"type": [[R, at("1.2", "month"), "100%"]]}, {"percent": [[R, at("1.2", "month")]]}],
+        "100% typed into a count": [{"type": [[R, at("1.2", "month"), "100%"]]},
+                                    {"percent": [[R, at("1.2", "month")]]}],
         "dates typed on an English-locale PC": [
             {"type": [[R, PREPARED_ON, "20/09/2024"], [R, at("7.4", "month"), "28/06/2024"]]}],
         "month-first date pasted as text": [{"paste": [[R, at("7.4", "month"), "6/28/2024"]]}],

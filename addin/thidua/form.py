@@ -131,7 +131,8 @@ def _formats(wb: xlsxwriter.Workbook) -> _Formats:
         guide_title=f(font_name="Times New Roman", font_size=14, bold=True),
         guide=f(font_name="Times New Roman", font_size=12, text_wrap=True, valign="top"),
         guide_bold=f(font_name="Times New Roman", font_size=12, bold=True, text_wrap=True, valign="top"),
-        legend=f(**{**base, "font_size": 10, "valign": "top"}, italic=True, text_wrap=True, border=1, border_color="#BFBFBF"),
+        legend=f(**{**base, "font_size": 10, "valign": "top"}, italic=True, text_wrap=True, border=1,
+                 border_color="#BFBFBF"),
         status=f(**{**cell, "font_size": 12}, bold=True),
         sign_title=f(**base, bold=True, align="center"),
         sign_date=f(**base, italic=True, align="center"),
@@ -256,7 +257,7 @@ def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int], perio
             choices = cat.yesno_choices if ind.kind == "yesno" else ind.choices
             conds.append((bad_choice_formula(mine, choices), MSG_LIST))
         elif ind.kind == "date":
-            value = date_value_formula(mine)
+            value = helper_ref(r)  # the date read from the cell (thidua.domain.date_value_formula), computed once
             conds.append((f'AND(LEN({mine})>0,NOT(ISNUMBER({value})))', MSG_DATE))
             if "date_within" in ind.rules and period is not None:
                 first, last = date_bounds(ind.rules["date_within"], period)
@@ -303,7 +304,7 @@ def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int], perio
     elif target in ("Có", "Không"):
         final = f'IF({is_choice_formula(mine, [target])},"Đạt","Chưa đạt (phải là {target})")'
     elif ind.kind == "date":
-        value = date_value_formula(mine)
+        value = helper_ref(r)
         final = f'IF(ISNUMBER({value}),"Hợp lệ: ngày "&{date_shown_formula(value)},"Hợp lệ")'
     return _guarded(_nested_if(conds, final))
 
@@ -351,7 +352,7 @@ def _status_parts(layout: FormLayout) -> dict[str, str]:
     return {
         "missing": f'COUNTIF({rng},"{MSG_MISSING}")+(LEN(TRIM({preparer}))=0)',
         "wrong": (f'COUNTIF({rng},"Sai:*")+SUMPRODUCT(--ISERROR({rng}))'
-                  f"+AND(LEN({prepared_on})>0,NOT(ISNUMBER({date_value_formula(prepared_on)})))"),
+                  f"+AND(LEN({prepared_on})>0,NOT(ISNUMBER({helper_ref(HEADER['prepared_on'][0])})))"),
         "todo": f'COUNTIF({rng},"Cần*")',
         "inserted": inserted,
         "short": f'COUNTIF({rng},"Chưa đạt*")',
@@ -366,6 +367,27 @@ def _status_formula(layout: FormLayout) -> str:
               f'&IF({p["inserted"]}>0,", "&{p["inserted"]}&" dòng chèn thêm có nội dung","")&")"')
     ok = f'"{MSG_SEND}"&IF({p["short"]}>0," (có "&{p["short"]}&" chỉ tiêu, nội dung chưa đạt mục tiêu)","")'
     return _guarded(f"IF({total}>0,{detail},{ok})")
+
+
+#: A hidden column right of the table holding, for each date input, the date it reads as (or ""): the live checks
+#: refer to it instead of repeating the long parsing formula (Excel allows 8,192 characters per formula).
+HELPER_COL = 8
+
+
+def helper_ref(row: int) -> str:
+    return a1(row, HELPER_COL)
+
+
+def helper_formulas(catalogue: Catalogue) -> dict[str, str]:
+    """The hidden helper cells: A1 -> formula (the date value of each date input cell of the same row)."""
+    rows = FormLayout.for_catalogue(catalogue).rows
+    out = {helper_ref(HEADER["prepared_on"][0]): "=" + date_value_formula(a1(HEADER["prepared_on"][0],
+                                                                               HEADER_VALUE_COL))}
+    for ind in catalogue.indicators:
+        if ind.kind == "date":
+            r = rows[ind.code]
+            out[helper_ref(r)] = "=" + date_value_formula(_ref(ind.periods[0], r))
+    return out
 
 
 def _blank_status(cat: Catalogue) -> str:
@@ -422,8 +444,8 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
     org = cat.organisation(period.first_day)
     ws.merge_range(0, 0, 0, last_col, f"BÁO CÁO KẾT QUẢ THỰC HIỆN PHONG TRÀO THI ĐUA NĂM {cat.year}", fm.title)
     ws.merge_range(1, 0, 1, last_col, f"{org.issuing_body_name} {org.place} — {period.label}", fm.subtitle)
-    ws.set_row(0, 20)
-    ws.set_row(1, LINE_PT)
+    ws.set_row(0, 18)
+    ws.set_row(1, HEADER_PT)
     for spacer in SPACER_ROWS:
         ws.set_row(spacer, 4)
     header_values = {
@@ -432,7 +454,7 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
         "period": f"{period.month:02d}/{period.year}",
     }
     for key, (row, label) in HEADER.items():
-        ws.set_row(row, LINE_PT)
+        ws.set_row(row, HEADER_PT)
         ws.write_string(row, HEADER_LABEL_COL, f"{label}:", fm.label)
         if key in header_values:
             ws.merge_range(row, HEADER_VALUE_COL, row, HEADER_VALUE_COL + 2, header_values[key], fm.value)
@@ -495,6 +517,9 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
         {"type": "blanks", "multi_range": " ".join(required_cells), "format": wb.add_format(fm.missing)},
     )
     last_printed = _write_signatures(ws, fm, cat, period, layout.last_row + 2)
+    ws.set_column(HELPER_COL, HELPER_COL, 12, None, {"hidden": True})
+    for ref, formula in helper_formulas(cat).items():
+        ws.write_formula(ref, formula, None, "")
 
     # Page setup: A4 landscape, header rows repeated, fit to one page wide; on screen a little smaller, so that a
     # laptop shows more than a handful of rows under the frozen header.
@@ -521,6 +546,7 @@ SPACER_ROWS = (2, 8, 10)
 LEGEND_COL = 6
 SCREEN_ZOOM = 85
 LINE_PT = 16
+HEADER_PT = 15
 ASSESSMENT_HINT = "Có chỉ tiêu “Chưa đạt” thì phải chọn “Không đạt” và ghi lý do ở cột Giải trình."
 #: Lines kept visible for a long text answer (7.5) and a choice cell; the rest shows in the formula bar.
 TEXT_LINES = 6
@@ -616,9 +642,9 @@ def guide_lines(cat: Catalogue) -> tuple[str, ...]:
         "5. Số liệu nhập bằng số nguyên, không gõ dấu chấm, dấu phẩy, dấu % hay chữ (đơn vị tính đã ghi sẵn ở cột "
         "“Đơn vị tính”). Ô Có/Không và Đạt/Không đạt chọn trong danh sách. Ngày nhập dạng ngày/tháng/năm, ví dụ "
         "20/09/2024; cột “Kiểm tra tự động” ghi lại ngày đã hiểu để đơn vị soát lại.",
-        "6. Mỗi nội dung thi đua (dòng in đậm) phải tự đánh giá Đạt hoặc Không đạt. Nội dung có chỉ tiêu báo “Chưa đạt” "
-        "thì không được tự đánh giá “Đạt”: chọn “Không đạt” và ghi rõ lý do ở cột “Giải trình / minh chứng / ghi chú”. "
-        "Di chuột vào tên nội dung để xem toàn văn nội dung thi đua trong Kế hoạch.",
+        "6. Mỗi nội dung thi đua (dòng in đậm) phải tự đánh giá Đạt hoặc Không đạt. Nội dung có chỉ tiêu báo "
+        "“Chưa đạt” thì không được tự đánh giá “Đạt”: chọn “Không đạt” và ghi rõ lý do ở cột “Giải trình / minh "
+        "chứng / ghi chú”. Di chuột vào tên nội dung để xem toàn văn nội dung thi đua trong Kế hoạch.",
         "7. Cột “Kiểm tra tự động” và dòng “Tình trạng biểu” cho biết ngay ô nào còn thiếu, số liệu nào sai và nội "
         "dung nào chưa đạt 100%; dòng “Tình trạng biểu” đếm số lỗi còn lại. Chỉ khi dòng này báo “Biểu đã đủ số liệu, "
         "có thể gửi” thì gửi tệp về Văn phòng Sở. Nếu dán số liệu từ tệp khác, dùng Dán đặc biệt > Giá trị (Paste "
@@ -635,7 +661,7 @@ def guide_lines(cat: Catalogue) -> tuple[str, ...]:
     )
 
 
-GUIDE_WIDTH = 95
+GUIDE_WIDTH = 75  # LibreOffice prints a wrapped one-column text wider than Excel: 75 fits A4 portrait in both
 
 
 def _write_guide(ws, fm: _Formats, cat: Catalogue, unit: Unit, period: Period) -> None:
@@ -705,7 +731,7 @@ def form_formulas(catalogue: Catalogue, period: Period | None = None) -> dict[st
     layout = FormLayout.for_catalogue(catalogue)
     rows = layout.rows
     out = {a1(STATUS_ROW, HEADER_VALUE_COL): _status_formula(layout),
-           a1(signature_row(catalogue), _c("code")): signature_formula()}
+           a1(signature_row(catalogue), _c("code")): signature_formula(), **helper_formulas(catalogue)}
     for target in catalogue.targets:
         has_rules = any(i.target is not None for i in target.indicators)
         out[_ref("check", rows[f"T{target.number}"])] = _target_check(target, rows, has_rules,

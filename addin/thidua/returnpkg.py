@@ -637,5 +637,6 @@ def write_return_packages(results: Iterable[FileResult], out_dir: Path | str,
     return written
 
 
-__all__ = ["RESULT_SHEET", "clear_marks", "neutralise", "package_name", "safe_stem", "unsafe_formula", "write_return_package",
+__all__ = ["RESULT_SHEET", "clear_marks", "neutralise", "package_name", "safe_stem", "unsafe_formula",
+           "write_return_package",
            "write_return_packages"]
