@@ -150,7 +150,7 @@ def _depth(formula: str) -> int:
 
 def test_live_check_formulas_fit_excel_limits_and_never_show_an_error(cat):
     """Excel: at most 8,192 characters and 64 nesting levels per formula; every check is wrapped in IFERROR."""
-    formulas = form_formulas(cat, PERIOD)
+    formulas = form_formulas(cat)
     assert max(len(f) for f in formulas.values()) <= 8192
     assert max(_depth(f) for f in formulas.values()) <= 64
     checks = {ref: f for ref, f in formulas.items() if ref.startswith(("H", a1(STATUS_ROW, HEADER_VALUE_COL)[0]))}

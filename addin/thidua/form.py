@@ -25,7 +25,6 @@ from .domain import (
     date_dv_formula,
     date_shown_formula,
     date_value_formula,
-    excel_date,
     is_choice_formula,
     too_long_formula,
 )
@@ -94,6 +93,7 @@ class _Formats:
     sign_title: object
     sign_date: object
     sign_name: object
+    bound: object
 
 
 def _formats(wb: xlsxwriter.Workbook) -> _Formats:
@@ -137,6 +137,7 @@ def _formats(wb: xlsxwriter.Workbook) -> _Formats:
         sign_title=f(**base, bold=True, align="center"),
         sign_date=f(**base, italic=True, align="center"),
         sign_name=f(**base, bold=True, align="center"),
+        bound=f(num_format="dd/mm/yyyy"),
     )
 
 
@@ -242,7 +243,7 @@ def _unit_changed(ind: Indicator, r: int) -> tuple[str, str]:
     return f'TRIM({ref})<>"{want}"', f"Sai: đơn vị tính bị sửa (phải {shown})"
 
 
-def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int], period: Period | None = None) -> str:
+def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int]) -> str:
     r = rows[ind.code]
     cols = _period_cols(ind)
     conds: list[tuple[str, str]] = [_unit_changed(ind, r)]
@@ -259,10 +260,11 @@ def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int], perio
         elif ind.kind == "date":
             value = helper_ref(r)  # the date read from the cell (thidua.domain.date_value_formula), computed once
             conds.append((f'AND(LEN({mine})>0,NOT(ISNUMBER({value})))', MSG_DATE))
-            if "date_within" in ind.rules and period is not None:
-                first, last = date_bounds(ind.rules["date_within"], period)
-                conds.append((f"AND(ISNUMBER({value}),OR({value}<{excel_date(first)},{value}>{excel_date(last)}))",
-                              f"Sai: ngày phải từ {first:%d/%m/%Y} đến {last:%d/%m/%Y}"))
+            if "date_within" in ind.rules:
+                # the bounds depend on the period: written as values beside the helper, so the formula does not
+                first, last = bound_refs(r)
+                conds.append((f"AND(ISNUMBER({value}),OR({value}<{first},{value}>{last}))",
+                              f'Sai: ngày phải từ "&{date_shown_formula(first)}&" đến "&{date_shown_formula(last)}&"'))
         elif "max_length" in ind.rules:
             n = int(ind.rules["max_length"])
             conds.append((too_long_formula(mine, n), f"Sai: dài quá {n} ký tự"))
@@ -376,6 +378,11 @@ HELPER_COL = 8
 
 def helper_ref(row: int) -> str:
     return a1(row, HELPER_COL)
+
+
+def bound_refs(row: int) -> tuple[str, str]:
+    """The hidden cells holding the first and last date a ``date_within`` rule allows on this row."""
+    return a1(row, HELPER_COL + 1), a1(row, HELPER_COL + 2)
 
 
 def helper_formulas(catalogue: Catalogue) -> dict[str, str]:
@@ -517,9 +524,14 @@ def _write_form(cat: Catalogue, unit: Unit, period: Period, path: Path) -> None:
         {"type": "blanks", "multi_range": " ".join(required_cells), "format": wb.add_format(fm.missing)},
     )
     last_printed = _write_signatures(ws, fm, cat, period, layout.last_row + 2)
-    ws.set_column(HELPER_COL, HELPER_COL, 12, None, {"hidden": True})
+    ws.set_column(HELPER_COL, HELPER_COL + 2, 12, None, {"hidden": True})
     for ref, formula in helper_formulas(cat).items():
         ws.write_formula(ref, formula, None, "")
+    for ind in cat.indicators:
+        if "date_within" in ind.rules:
+            r = rows[ind.code]
+            for offset, day in enumerate(date_bounds(ind.rules["date_within"], period), start=1):
+                ws.write_datetime(r, HELPER_COL + offset, dt.datetime(day.year, day.month, day.day), fm.bound)
 
     # Page setup: A4 landscape, header rows repeated, fit to one page wide; on screen a little smaller, so that a
     # laptop shows more than a handful of rows under the frozen header.
@@ -622,7 +634,7 @@ def _write_indicator_row(
     ws.data_validation(r, _c("note"), r, _c("note"), _dv_text(NOTE_MAX, "Ghi chú / minh chứng"))
     # Cached results for the blank form, so that a reader that does not recalculate shows the right message.
     blank = MSG_MISSING if ind.required else "Hợp lệ"
-    ws.write_formula(r, _c("check"), _indicator_check(ind, cat, rows, period), fm.check, blank)
+    ws.write_formula(r, _c("check"), _indicator_check(ind, cat, rows), fm.check, blank)
 
 
 def guide_lines(cat: Catalogue) -> tuple[str, ...]:
@@ -724,10 +736,10 @@ def column_letter(key: str) -> str:
     return col_letter(_c(key))
 
 
-def form_formulas(catalogue: Catalogue, period: Period | None = None) -> dict[str, str]:
+def form_formulas(catalogue: Catalogue) -> dict[str, str]:
     """The formulas the form writes on its report sheet, A1 -> formula text (with the leading "="): the live checks of
     every row, the status line and the signature block. Other tools compare a returned workbook's formulas with these
-    (thidua.returnpkg). Without ``period`` the date-range conditions, which depend on it, are left out."""
+    (thidua.returnpkg). They are the same for every unit and period."""
     layout = FormLayout.for_catalogue(catalogue)
     rows = layout.rows
     out = {a1(STATUS_ROW, HEADER_VALUE_COL): _status_formula(layout),
@@ -737,5 +749,5 @@ def form_formulas(catalogue: Catalogue, period: Period | None = None) -> dict[st
         out[_ref("check", rows[f"T{target.number}"])] = _target_check(target, rows, has_rules,
                                                                       catalogue.assessment_choices)
         for ind in target.indicators:
-            out[_ref("check", rows[ind.code])] = _indicator_check(ind, catalogue, rows, period)
+            out[_ref("check", rows[ind.code])] = _indicator_check(ind, catalogue, rows)
     return out
