@@ -198,3 +198,25 @@ def test_screen_print_signature_and_explanations(cat, forms):
     for code in ("1.1", "4.2", "4.6"):
         assert "không phải số phát sinh trong tháng" in prompts[a1(layout.rows[code], COLUMNS["month"][0])], code
     assert all(len(p or "") <= 255 for p in prompts.values())
+
+
+def test_domain_rules_python_side():
+    """The Python half of each rule in thidua.domain (the formula half runs in LibreOffice: test_unit_side_lo)."""
+    import datetime as dt
+    import unicodedata
+
+    from thidua.domain import canonical_choice, choice_array, is_percent_format, parse_date_text
+
+    choices = ("Chưa tổ chức", "Sơ kết", "Tổng kết")
+    assert canonical_choice(" chưa  TỔ chức ", choices) == "Chưa tổ chức"
+    assert canonical_choice(unicodedata.normalize("NFD", "sơ kết"), choices) == "Sơ kết"
+    assert canonical_choice("Sơ kết tháng", choices) is None and canonical_choice(1, choices) is None
+    array = choice_array(("Có", "Không"))
+    assert array.count('"') == 8 and unicodedata.normalize("NFD", "Có") in array  # NFC and NFD of each
+    assert parse_date_text("20/09/2024") == (dt.date(2024, 9, 20), None)
+    assert parse_date_text(" 5/6/2024 ") == (dt.date(2024, 6, 5), None)
+    assert parse_date_text("9/20/2024") == (None, "date_month_first")
+    assert parse_date_text("31/02/2024") == (None, "date_as_text")
+    assert parse_date_text("20/09/24") == (None, "date_as_text")
+    assert is_percent_format(None, 9) and is_percent_format("0.0%") and not is_percent_format('0" %"')
+    assert not is_percent_format("General") and not is_percent_format("dd/mm/yyyy")

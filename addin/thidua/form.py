@@ -686,7 +686,7 @@ def _write_guide(ws, fm: _Formats, cat: Catalogue, unit: Unit, period: Period) -
     lines = guide_lines(cat)
     for i, line in enumerate(lines, start=4):
         ws.write_string(i, 0, line, fm.guide)
-        ws.set_row(i, _row_height(line, GUIDE_WIDTH) + 4)
+        ws.set_row(i, _row_height(line, GUIDE_WIDTH * 1.2) + 4)
     # The notes of the figures whose meaning is easy to mistake, one line each.
     r = 4 + len(lines) + 1
     ws.write_string(r, 0, "Giải thích một số chỉ tiêu:", fm.guide_bold)

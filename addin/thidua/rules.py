@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .catalogue import Catalogue, Indicator, Target, whole_column
+from .domain import date_bounds
 from .findings import ERROR, INFO, SEVERITY_VI, WARNING, Finding
 from .layout import SHEET_REPORT
 from .period import Period
@@ -857,11 +858,8 @@ def date_within(ctx: Context) -> Iterator[Finding]:
     ind, period = ctx.indicator, ctx.data_period
     if ind is None or period is None:
         return
-    if ctx.rule == "period":
-        first, scope = period.first_day, f"trong {period.label}"
-    else:
-        first, scope = dt.date(period.year, 1, 1), f"từ đầu năm đến hết {period.label}"
-    last = period.last_day
+    first, last = date_bounds(ctx.rule, period)  # the same bounds as the form's live check (thidua.domain)
+    scope = f"trong {period.label}" if ctx.rule == "period" else f"từ đầu năm đến hết {period.label}"
     for col in ind.periods:
         c = ctx.cell(ind.code, col)
         if c is None or not isinstance(c.value, dt.date):
