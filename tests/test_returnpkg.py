@@ -55,7 +55,7 @@ def test_one_package_per_faulty_file_named_from_unit_and_period(packages):
         "TTRA": "ThiDua_2024-09_TTRA.xlsx",
         "QLCL": "ThiDua_2024-09_QLCL.xlsx",
         "KHTC": "ThiDua_2024-09_KHTC.xlsx",
-        "TTSH": "ThiDua_2024-08_TTSH.xlsx",  # the form it really is
+        "TTSH": "ThiDua_2024-09_TTSH.xlsx",  # named after the file it marks (its content is August's form)
     }
 
 
@@ -92,7 +92,7 @@ def test_package_is_never_written_over_the_original(packages, catalogue, tmp_pat
     written = write_return_packages(results, folder, catalogue)  # return dir = the inbox itself
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.name in before} == before
     assert written[folder / "ThiDua_2024-09_TTRA.xlsx"].name == "ThiDua_2024-09_TTRA (2).xlsx"
-    assert written[folder / "ThiDua_2024-09_TTSH.xlsx"].name == "ThiDua_2024-08_TTSH.xlsx"
+    assert written[folder / "ThiDua_2024-09_TTSH.xlsx"].name == "ThiDua_2024-09_TTSH (2).xlsx"
 
 
 def test_text_from_the_unit_stays_text(make_form, catalogue, at, tmp_path):
@@ -204,25 +204,34 @@ def test_strip_ours_keeps_the_units_and_the_forms_words():
 
 
 @pytest.mark.parametrize("fixture", ["lo-legacy.xls", "lo-form.ods"])
-def test_xls_and_ods_come_back_as_a_fresh_xlsx_form_with_the_units_values(catalogue, at, tmp_path, fixture):
-    """A .xls/.ods return is read (I-READ-CONVERTED); with a finding, its package is the unit's .xlsx form carrying
-    the values read, marked, which validates like the original."""
+def test_xls_and_ods_are_read_like_the_xlsx_form(catalogue, tmp_path, fixture):
     src = tmp_path / f"ThiDua_2024-09_VP{Path(fixture).suffix}"
     shutil.copy(Path(__file__).parent / "fixtures" / fixture, src)
     clean = validate_file(src, catalogue, PERIOD)
     assert [f.code for f in clean.findings] == ["I-READ-CONVERTED"] and clean.valid
-    result = validate_file(src, catalogue, "2024-10")  # asked for another month: one error to mark
-    assert {f.code for f in result.errors} == {"E-ID-PERIOD"}
+
+
+@needs_soffice
+@pytest.mark.parametrize("target", ["xls:MS Excel 97", "ods"])
+def test_xls_and_ods_come_back_as_a_fresh_xlsx_form_with_the_units_values(make_form, catalogue, at, tmp_path,
+                                                                           target):
+    """A faulty form saved as .xls/.ods by LibreOffice: its package is the unit's .xlsx form carrying the values
+    read, marked; once the figure is fixed there, it validates clean with the same values."""
+    faulty = make_form({at("1.2", "month"): 999}, name="src/ThiDua_2024-09_VP.xlsx")
+    src = convert(faulty, tmp_path / "converted", target)[0]
+    result = validate_file(src, catalogue, PERIOD)
+    assert {(f.code, f.cell) for f in result.errors} == {("E-REL-PART-GT-WHOLE", at("1.2", "month"))}
+    assert "I-READ-CONVERTED" in {f.code for f in result.findings}
     pkg = write_return_package(result, tmp_path / "out", catalogue)
-    assert pkg.name == "ThiDua_2024-09_VP.xlsx"
+    assert pkg.suffix == ".xlsx" and pkg.name.startswith("ThiDua_2024-09_VP")
     wb = openpyxl.load_workbook(pkg)
     assert wb.sheetnames == [SHEET_REPORT, SHEET_GUIDE, SHEET_STAMP, RESULT_SHEET]
-    cell = wb[SHEET_REPORT][next(f.cell for f in result.errors)]
-    assert cell.fill.fgColor.rgb.endswith("FFC7CE") and "E-ID-PERIOD" in cell.comment.text
+    cell = wb[SHEET_REPORT][at("1.2", "month")]
+    assert cell.fill.fgColor.rgb.endswith("FFC7CE") and "E-REL-PART-GT-WHOLE" in cell.comment.text
     again = validate_file(pkg, catalogue, PERIOD)
-    assert again.findings == []
-    assert again.submission.values() == clean.submission.values()
-    assert again.submission.header["preparer"].value == clean.submission.header["preparer"].value
+    assert {(f.code, f.cell) for f in again.errors} == {(f.code, f.cell) for f in result.errors}
+    assert again.submission.values() == result.submission.values()
+    assert again.submission.header["preparer"].value == result.submission.header["preparer"].value
 
 
 def test_unreadable_file_gets_a_findings_only_workbook(catalogue, tmp_path):
@@ -281,11 +290,23 @@ def test_safe_names(name, stem):
     assert safe_stem(name) == stem
 
 
+def test_two_versions_of_one_report_get_two_packages_and_a_rerun_replaces_its_own(make_form, catalogue, at, tmp_path):
+    first = make_form({at("2.1", "month"): "hai"}, name="ThiDua_2024-09_VP.xlsx")
+    second = make_form({at("2.1", "month"): "ba"}, name="ThiDua_2024-09_VP (sửa).xlsx")
+    out = tmp_path / "tra-lai"
+    one = write_return_packages(validate_paths([first], catalogue, PERIOD), out, catalogue)
+    two = write_return_packages(validate_paths([second], catalogue, PERIOD), out, catalogue)
+    assert one[first].name == "ThiDua_2024-09_VP.xlsx" and two[second].name == "ThiDua_2024-09_VP (sửa).xlsx"
+    again = write_return_packages(validate_paths([first], catalogue, PERIOD), out, catalogue)
+    assert again[first] == one[first]
+    assert sorted(p.name for p in out.iterdir()) == ["ThiDua_2024-09_VP (sửa).xlsx", "ThiDua_2024-09_VP.xlsx"]
+
+
 def test_package_name_never_comes_from_file_content(catalogue):
     def result(unit, period, name="Biểu của tôi.xlsx"):
         return FileResult(path=Path("/in") / name, unit=unit, period=period)
 
-    assert package_name(result("VP", "2024-09"), catalogue, True) == "ThiDua_2024-09_VP.xlsx"
+    assert package_name(result("VP", "2024-09"), catalogue, True) == "ThiDua_2024-09_VP - Biểu của tôi.xlsx"
     assert package_name(result("../../x", "2024-09"), catalogue, True) == "Biểu của tôi.xlsx"
     assert package_name(result("XYZ", "2024-09"), catalogue, True) == "Biểu của tôi.xlsx"
     assert package_name(result("VP", "2024-9/../.."), catalogue, True) == "Biểu của tôi.xlsx"
