@@ -138,6 +138,7 @@ def cases(catalogue, at) -> dict[str, list[dict]]:
         "no preparer": [{"paste": [[R, PREPARER, ""]]}],
         "7.5 over 2000 characters": [{"paste": [[R, at("7.5", "month"), "Mô hình " * 260]]}],
         "date outside the year": [{"type": [[R, at("7.4", "month"), "15/10/2023"]]}],
+        "formula typed into input cells": [{"type": [[R, at("2.1", "month"), "=1+1"], [R, at("T4", "note"), "=A1"]]}],
     }
 
 
@@ -194,6 +195,7 @@ def test_form_and_validator_agree_on_every_case(office, catalogue, session_forms
     assert "E-TYPE-DATE-TEXT" in seen["month-first date pasted as text"][1]
     assert "E-STRUCT-UNIT-CHANGED" in seen["changed unit of measure"][1]
     assert "E-TYPE-DATE-RANGE" in seen["date outside the year"][1]
+    assert seen["formula typed into input cells"][1] == ["E-TYPE-FORMULA"]
     # list values typed in another case or form are stored as listed
     sub = validate_file(saved["lower case and NFD list values"], catalogue, PERIOD).submission
     assert sub.indicators["2.3"].month.value == "Có" and sub.targets[1].assessment.value == "Đạt"
@@ -265,6 +267,8 @@ def test_two_rounds_of_return_packages_show_only_todays_findings(office, catalog
     listed = {row[2] for row in wb[RESULT_SHEET].iter_rows(min_row=11, values_only=True) if row[0]}
     assert listed == {f.code for f in result2.findings}
     assert wb[SHEET_STAMP].sheet_state == "veryHidden"
+    # the live checks LibreOffice re-saved are still the form's formulas (not turned into text by the package)
+    assert ws[STATUS].data_type == "f" and all(ws[ref].data_type == "f" for ref in check_cells(catalogue).values())
     stamp = {r[0]: r[1] for r in wb[SHEET_STAMP].iter_rows(values_only=True)}
     assert [m["c"] for m in json.loads(stamp[MARKS_KEY])] == [new]
     assert {(f.code, f.cell) for f in validate_file(pkg2, catalogue, PERIOD).errors} == {("E-REL-PART-GT-WHOLE", new)}

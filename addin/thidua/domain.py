@@ -175,6 +175,17 @@ def date_shown_formula(serial: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Formulas in input cells
+
+
+def formula_in_cell(ref: str) -> str:
+    """TRUE when an input cell holds a formula (the validator's E-TYPE-FORMULA, from the sheet XML). ISFORMULA came
+    with Excel 2013 (hence the ``_xlfn.`` prefix a file must carry); an older Excel answers #NAME?, which IFERROR
+    turns into FALSE: no detection there, but never a false alarm."""
+    return f"IFERROR(_xlfn.ISFORMULA({ref}),FALSE())"  # FALSE() as LibreOffice writes it back
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Text
 
 
@@ -183,7 +194,7 @@ def too_long_formula(ref: str, maximum: int) -> str:
 
 
 __all__ = [
-    "bad_choice_formula", "bad_count_formula", "canonical_choice", "choice_array", "date_bounds", "date_dv_formula",
+    "bad_choice_formula", "bad_count_formula", "formula_in_cell", "canonical_choice", "choice_array", "date_bounds", "date_dv_formula",
     "date_shown_formula", "date_text_formula", "date_value_formula", "is_choice_formula", "is_percent_format",
     "parse_date_text", "too_long_formula",
 ]

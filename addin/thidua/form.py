@@ -25,6 +25,7 @@ from .domain import (
     date_dv_formula,
     date_shown_formula,
     date_value_formula,
+    formula_in_cell,
     is_choice_formula,
     too_long_formula,
 )
@@ -224,6 +225,7 @@ MSG_COUNT = "Sai: phải là số nguyên ≥ 0, không kèm chữ, dấu %"
 MSG_LIST = "Sai: phải chọn trong danh sách"
 MSG_DATE = "Sai: ngày phải nhập dạng ngày/tháng/năm"
 MSG_NO_RATIO = "Chưa tính được tỷ lệ (số liệu liên quan chưa hợp lệ)"
+MSG_FORMULA = "Sai: ô nhập liệu chứa công thức, hãy gõ giá trị"
 MSG_SEND = "Biểu đã đủ số liệu, có thể gửi"
 
 
@@ -236,6 +238,10 @@ def _good_count(ref: str) -> str:
     return f"AND({count_formula_ok(ref)},NOT({bad_count_formula(ref)}))"
 
 
+def _has_formula(refs: list[str]) -> tuple[str, str]:
+    return "OR(" + ",".join(formula_in_cell(ref) for ref in refs) + ")", MSG_FORMULA
+
+
 def _unit_changed(ind: Indicator, r: int) -> tuple[str, str]:
     ref = _ref("unit", r)
     want = ind.unit.replace('"', '""')
@@ -246,7 +252,7 @@ def _unit_changed(ind: Indicator, r: int) -> tuple[str, str]:
 def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int]) -> str:
     r = rows[ind.code]
     cols = _period_cols(ind)
-    conds: list[tuple[str, str]] = [_unit_changed(ind, r)]
+    conds: list[tuple[str, str]] = [_unit_changed(ind, r), _has_formula([*(_ref(c, r) for c in cols), _ref("note", r)])]
     if ind.required:
         empty = ",".join(f"LEN({_ref(c, r)})=0" for c in cols)
         conds.append((f"OR({empty})", MSG_MISSING))
@@ -328,6 +334,7 @@ def _target_check(target: Target, rows: dict[str, int], has_target_rules: bool,
     met = next((c for c in choices if c != target.explain_if), "Đạt")
     # The target row's own cells first (each is one finding of the validator), then what its indicator rows say.
     conds = [
+        _has_formula([f_cell, g_cell]),
         (bad_choice_formula(f_cell, choices), "Sai: tự đánh giá phải là " + " hoặc ".join(choices)),
         (f"LEN({f_cell})=0", "Cần tự đánh giá Đạt/Không đạt"),
         (f"AND({is_choice_formula(f_cell, [met])},{short}>0)", "Cần xem lại: tự đánh giá Đạt nhưng số liệu chưa đạt"),
@@ -354,7 +361,8 @@ def _status_parts(layout: FormLayout) -> dict[str, str]:
     return {
         "missing": f'COUNTIF({rng},"{MSG_MISSING}")+(LEN(TRIM({preparer}))=0)',
         "wrong": (f'COUNTIF({rng},"Sai:*")+SUMPRODUCT(--ISERROR({rng}))'
-                  f"+AND(LEN({prepared_on})>0,NOT(ISNUMBER({helper_ref(HEADER['prepared_on'][0])})))"),
+                  f"+AND(LEN({prepared_on})>0,NOT(ISNUMBER({helper_ref(HEADER['prepared_on'][0])})))"
+                  f"+{formula_in_cell(preparer)}+{formula_in_cell(prepared_on)}"),
         "todo": f'COUNTIF({rng},"Cần*")',
         "inserted": inserted,
         "short": f'COUNTIF({rng},"Chưa đạt*")',
