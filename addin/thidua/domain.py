@@ -194,7 +194,18 @@ def too_long_formula(ref: str, maximum: int) -> str:
 
 
 __all__ = [
-    "bad_choice_formula", "bad_count_formula", "formula_in_cell", "canonical_choice", "choice_array", "date_bounds", "date_dv_formula",
-    "date_shown_formula", "date_text_formula", "date_value_formula", "is_choice_formula", "is_percent_format",
-    "parse_date_text", "too_long_formula",
+    "bad_choice_formula",
+    "bad_count_formula",
+    "canonical_choice",
+    "choice_array",
+    "date_bounds",
+    "date_dv_formula",
+    "date_shown_formula",
+    "date_text_formula",
+    "date_value_formula",
+    "formula_in_cell",
+    "is_choice_formula",
+    "is_percent_format",
+    "parse_date_text",
+    "too_long_formula",
 ]
