@@ -96,9 +96,10 @@ def bad_count_formula(ref: str) -> str:
             f'LEN({ref})>0)')
 
 
-def count_formula_ok(ref: str) -> str:
-    """TRUE when a count cell holds a usable figure (the condition under which relations are checked)."""
-    return f"ISNUMBER({ref})"
+def good_count_formula(ref: str) -> str:
+    """TRUE when a count cell holds a usable figure (the validator's ``Context.count``: relations are checked with
+    it): the negation of :func:`bad_count_formula` for a cell that is not empty; FALSE for an empty one."""
+    return f'IF(ISNUMBER({ref}),AND({ref}>=0,{ref}=INT({ref}),LEFT(CELL("format",{ref}),1)<>"P"))'
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -204,6 +205,7 @@ __all__ = [
     "date_text_formula",
     "date_value_formula",
     "formula_in_cell",
+    "good_count_formula",
     "is_choice_formula",
     "is_percent_format",
     "parse_date_text",

@@ -20,12 +20,12 @@ from .catalogue import Catalogue, Indicator, Target, Unit, whole_column
 from .domain import (
     bad_choice_formula,
     bad_count_formula,
-    count_formula_ok,
     date_bounds,
     date_dv_formula,
     date_shown_formula,
     date_value_formula,
     formula_in_cell,
+    good_count_formula,
     is_choice_formula,
     too_long_formula,
 )
@@ -234,8 +234,9 @@ def _guarded(expr: str) -> str:
 
 
 def _good_count(ref: str) -> str:
-    """A count figure the relations are checked with (the validator's ``Context.count``)."""
-    return f"AND({count_formula_ok(ref)},NOT({bad_count_formula(ref)}))"
+    """A count figure of another row the relations are checked with (the validator's ``Context.count``). The row's
+    own figures need only ISNUMBER: a wrong one has already stopped the row's chain of conditions."""
+    return good_count_formula(ref)
 
 
 def _has_formula(refs: list[str]) -> tuple[str, str]:
@@ -282,16 +283,16 @@ def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int]) -> st
             if wcol is None:
                 continue
             mine, theirs = _ref(c, r), _ref(wcol, rows[whole_code])
-            conds.append((f"AND({_good_count(mine)},{_good_count(theirs)},{mine}>{theirs})",
+            conds.append((f"AND(ISNUMBER({mine}),{_good_count(theirs)},{mine}>{theirs})",
                           f"Sai: lớn hơn {whole_code}"))
     if cols == ["month", "ytd"] and ind.kind == "count":
         d, e = _ref("month", r), _ref("ytd", r)
-        conds.append((f"AND({_good_count(d)},{_good_count(e)},{d}>{e})", "Sai: số tháng lớn hơn lũy kế"))
+        conds.append((f"AND(ISNUMBER({d}),ISNUMBER({e}),{d}>{e})", "Sai: số tháng lớn hơn lũy kế"))
     if "sum_of" in ind.rules:
         c = cols[0]
         parts = [_ref(whole_column(ind, c, cat.indicator(p)) or c, rows[p]) for p in ind.rules["sum_of"]]
         mine = _ref(c, r)
-        good = ",".join(_good_count(x) for x in [mine, *parts])
+        good = ",".join([f"ISNUMBER({mine})", *(_good_count(x) for x in parts)])
         conds.append((f"AND({good},{mine}<>{'+'.join(parts)})", "Sai: khác tổng " + " + ".join(ind.rules["sum_of"])))
     final = '"Hợp lệ"'
     target = ind.target
@@ -305,7 +306,7 @@ def _indicator_check(ind: Indicator, cat: Catalogue, rows: dict[str, int]) -> st
             reached = f'IF({den}=0,"Không phát sinh",IF({mine}={den},"Đạt 100%","Chưa đạt ("&{ratio}&"%)"))'
         else:
             reached = f'IF({den}=0,"Không phát sinh","Tỷ lệ "&{ratio}&"%")'
-        final = f'IF(AND({_good_count(mine)},{_good_count(den)}),{reached},' + (
+        final = f'IF(AND(ISNUMBER({mine}),{_good_count(den)}),{reached},' + (
             f'"{MSG_NO_RATIO}")' if ind.required or target else f'IF(LEN({mine})=0,"Hợp lệ","{MSG_NO_RATIO}"))')
     elif target == 0:
         final = f'IF({mine}=0,"Đạt","Chưa đạt (phải bằng 0)")'

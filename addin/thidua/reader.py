@@ -650,6 +650,12 @@ def _percent_cells(zf: zipfile.ZipFile | None, xml: bytes | bytearray | None) ->
     18.8.31 numFmts); empty when no cell style of the workbook does, without scanning the sheet."""
     if zf is None or xml is None:
         return set()
+    try:
+        raw = zf.read("xl/styles.xml")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return set()
+    if b"%" not in raw and not re.search(rb'numFmtId="(?:9|10)"', raw):  # the common case: no percentage anywhere
+        return set()
     styles = read_xml(zf, "xl/styles.xml")
     if styles is None:
         return set()
