@@ -441,7 +441,7 @@ def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catal
     xml = check.sheets.get(_sheet_part(check, sheet_name) or "")  # inflated once, by the package check
     formulas = _formula_cells(xml) if xml is not None else {}
     _read_report(sub, rows, formulas, cat)
-    finish_submission(sub, rows, cat, lambda: _percent_cells(check.zip, xml))
+    finish_submission(sub, rows, cat, lambda: _percent_cells(check, xml))
 
 
 def _read_stamp(sub: Submission, rows: list[list[Any]]) -> None:
@@ -690,18 +690,16 @@ _XF_RE = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,3}[0-9]{1,7})\"[^>]*?\b
 _XF_RE_REV = re.compile(rb"<(?:\w+:)?c\b[^>]*?\bs=\"([0-9]+)\"[^>]*?\br=\"([A-Z]{1,3}[0-9]{1,7})\"")
 
 
-def _percent_cells(zf: zipfile.ZipFile | None, xml: bytes | bytearray | None) -> set[str]:
+def _percent_cells(check: PackageCheck, xml: bytes | bytearray | None) -> set[str]:
     """A1 refs of the sheet's cells whose number format shows a percentage (styles.xml, ECMA-376 18.8.10 cellXfs and
-    18.8.31 numFmts); empty when no cell style of the workbook does, without scanning the sheet."""
-    if zf is None or xml is None:
-        return set()
-    try:
-        raw = zf.read("xl/styles.xml")
-    except (KeyError, OSError, zipfile.BadZipFile):
+    18.8.31 numFmts); empty when no cell style of the workbook does, without scanning the sheet. styles.xml is read
+    from the bytes the package check kept (no second inflation)."""
+    raw = check.parts.get("xl/styles.xml")
+    if raw is None or xml is None:
         return set()
     if b"%" not in raw and not re.search(rb'numFmtId="(?:9|10)"', raw):  # the common case: no percentage anywhere
         return set()
-    styles = read_xml(zf, "xl/styles.xml")
+    styles = check.xml("xl/styles.xml")
     if styles is None:
         return set()
     codes: dict[int, str] = {}

@@ -812,8 +812,7 @@ def numbers(ctx: Context) -> Iterator[Finding]:
         if ic.kind != "count":
             continue
         c = ic.cell
-        if c.issue not in ("text_in_number", "not_integer", "not_number") \
-                and not (isinstance(c.value, int) and not isinstance(c.value, bool) and c.value < 0):
+        if c.issue is None and not (isinstance(c.value, int) and not isinstance(c.value, bool) and c.value < 0):
             continue  # nothing to say (most cells): no message text made
         where = f"{cap(ic.what)} ở ô {c.cell}"
         if c.issue == "text_in_number":
