@@ -351,13 +351,14 @@ def report_cmd(period: Period, kind: str, ledger_path: Path | None, sample: bool
         data = sample_period_data(cat, period)
     else:
         from .consolidate import load_period
-        from .ledger import DEFAULT_NAME
+        from .ledger import DEFAULT_NAME, Ledger
 
         ledger_path = ledger_path or Path(DEFAULT_NAME)
         if not ledger_path.is_file():
             raise ThiDuaError(f"Không tìm thấy sổ theo dõi “{ledger_path}”. Hãy chạy lệnh consolidate trước, chỉ rõ "
                               "--ledger, hoặc dùng --sample để xem thử trên dữ liệu mẫu.")
-        data = load_period(ledger_path, period, cat)
+        with Ledger(ledger_path, create=False) as led:  # an empty file or another database is not a ledger
+            data = load_period(led, period, cat)
     files = write_report(data, cat, kind, out_dir, report_date=report_date, pdf=pdf)
     if as_json:
         print_json(files.to_dict())

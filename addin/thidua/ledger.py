@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, ledgerfile
 from .atomic import WriteFailed, write_problem
 from .errors import ThiDuaError
 from .findings import ERROR, WARNING, FileResult, Finding
@@ -224,12 +224,16 @@ def _fmt_mtime(mtime: float) -> str:
 class Ledger:
     """An open ledger. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, create: bool = True):
         self.path = Path(path)
+        self._create = create
         db = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            ledgerfile.precheck(self.path, create=create)  # another application's file is refused untouched
+            self.db = db = sqlite3.connect(str(self.path), isolation_level=None, timeout=ledgerfile.LOCK_TIMEOUT)
+            self._kind = ledgerfile.identify(db, self.path, TABLES, create=create)  # before any write, even a pragma
             self.db.execute("PRAGMA journal_mode=DELETE")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -247,8 +251,12 @@ class Ledger:
                     "lượng rồi chạy lại.")) from None
             if isinstance(exc, OSError):
                 raise
-            raise ThiDuaError(f"Không mở được sổ theo dõi {self.path}: tệp hỏng hoặc không phải sổ theo dõi ({exc}).") \
-                from None
+            raise ledgerfile.ledger_error(exc, self.path) or ThiDuaError(
+                f"Không mở được sổ theo dõi {self.path}: tệp hỏng hoặc không phải sổ theo dõi.") from None
+        except ThiDuaError:
+            if db is not None:
+                db.close()
+            raise
         self._in_transaction = False
         self._batch: int | None = None
 
@@ -267,24 +275,39 @@ class Ledger:
     def version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
-    def _migrate(self) -> None:
-        version = self.version
+    def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise ThiDuaError(
                 f"Sổ theo dõi {self.path} có phiên bản cấu trúc {version}, mới hơn phiên bản chương trình này hiểu "
                 f"({SCHEMA_VERSION}): hãy cập nhật chương trình."
             )
-        for number in range(version, SCHEMA_VERSION):
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number + 1}")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+
+    def _migrate(self) -> None:
+        """Create or upgrade the schema, all under the write lock: the version is read again once the lock is held
+        (another session may have just created the ledger), and a ledger made before the application id gets it."""
+        self._check_version(self.version)
+        if self.version == SCHEMA_VERSION and self._kind == "ours":
+            return
+        if self.version >= 1:  # an upgrade changes a ledger that holds data: keep a copy first (best effort)
+            with contextlib.suppress(ThiDuaError, OSError, sqlite3.Error):
+                ledgerfile.backup_ledger(self.db, self.path)
+        try:
+            with ledgerfile.write_lock(self.db, self.path):
+                version = self.version
+                self._check_version(version)
+                self._kind = ledgerfile.identify(self.db, self.path, TABLES, create=self._create)
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {number + 1}")
+                self.db.execute(f"PRAGMA application_id = {ledgerfile.APPLICATION_ID}")
+        except ThiDuaError:
+            # A read-only ledger of the current schema, made before the application id, is still read (report):
+            # only a run that writes needs the lock, and it says so then.
+            if self.version == SCHEMA_VERSION and self._kind == "legacy" and not self._create:
+                return
+            raise
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Ledger]:
@@ -294,7 +317,7 @@ class Ledger:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise ThiDuaError(f"Sổ theo dõi {self.path} đang được một phiên khác ghi ({exc}); hãy thử lại sau.") \
+            raise ledgerfile.ledger_error(exc, self.path) or ThiDuaError(ledgerfile.busy_message(self.path)) \
                 from None
         self._in_transaction = True
         self._batch = None
@@ -312,7 +335,7 @@ class Ledger:
         except sqlite3.Error as exc:
             problem = write_problem(exc, self.path.parent)
             if problem is None:
-                raise
+                raise ledgerfile.ledger_error(exc, self.path) or exc
             raise WriteFailed(self.path, problem, (
                 f"{problem} khi ghi sổ theo dõi “{self.path}”. Các thay đổi của lần chạy này đã được hủy: sổ theo dõi "
                 "vẫn giữ nguyên như trước. Hãy giải phóng dung lượng rồi chạy lại.")) from exc
@@ -639,7 +662,7 @@ class LedgerHistory:
             found = {}
             if not self._frozen:
                 if self._db is None and Path(self.path).exists():
-                    self._db = sqlite3.connect(f"file:{Path(self.path).as_posix()}?mode=ro", uri=True, timeout=30)
+                    self._db = ledgerfile.open_readonly(self.path, TABLES)
                 if self._db is not None:
                     for _unit, code, period, value in self._db.execute(
                             _YTD_QUERY.format(marks="?"), (f"{year}-01", f"{year}-12", unit)):
