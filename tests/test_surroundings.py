@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from thidua import ledger as ledger_module
 from thidua import ledgerfile
 from thidua.catalogue import default_catalogue
 from thidua.cli import app
 from thidua.consolidate import consolidate
-from thidua.errors import ThiDuaError
-from thidua.ledger import MIGRATIONS, SCHEMA_VERSION, TABLES, Ledger, LedgerHistory
-from thidua.period import Period
 from thidua.demo import make_inbox
+from thidua.errors import ThiDuaError
+from thidua.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerHistory
+from thidua.period import Period
 
 PERIOD = Period(2024, 9)
 CAT = default_catalogue()
@@ -49,8 +48,25 @@ def listing(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def invoke(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Messages on one line each, as a wide terminal shows them (paths are long)."""
+    from thidua import cli as cli_module
+
+    for console in (cli_module.console, cli_module.out):
+        monkeypatch.setattr(console, "width", 10_000)
+
+
+class Run:
+    """A CliRunner result with the console's line wrapping undone in ``text``."""
+
+    def __init__(self, result):
+        self.exit_code, self.stdout, self.output = result.exit_code, result.stdout, result.output
+        self.text = " ".join(result.output.split())
+
+
+def invoke(*args: str) -> Run:
+    return Run(CliRunner().invoke(app, [str(a) for a in args]))
 
 
 def cli(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -107,13 +123,13 @@ def foreign_db(path: Path, user_version: int = 0, application_id: int = 0) -> by
 def test_another_applications_database_is_refused_untouched(tmp_path, inbox, user_version, application_id):
     other = tmp_path / "contacts.sqlite"
     before = foreign_db(other, user_version, application_id)
-    with pytest.raises(ThiDuaError, match="không phải sổ theo dõi|chương trình khác"):
+    with pytest.raises(ThiDuaError, match=r"không phải sổ theo dõi|chương trình khác"):
         Ledger(other)
     for command in (["consolidate", inbox, "--period", "2024-09", "--ledger", other, "--out", tmp_path / "m.xlsx"],
                     ["report", "--period", "2024-09", "--ledger", other, "--out", tmp_path / "bc"]):
         result = invoke(*command)
         assert result.exit_code == 2, result.output
-        assert "chương trình khác" in result.output and "Traceback" not in result.output
+        assert "chương trình khác" in result.text and "Traceback" not in result.text
     assert other.read_bytes() == before
     assert not (tmp_path / "m.xlsx").exists() and not (tmp_path / "bc").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["contacts.sqlite", "inbox"]
@@ -156,7 +172,7 @@ def test_report_does_not_take_an_empty_file_for_a_new_ledger(tmp_path):
     empty.write_bytes(b"")
     result = invoke("report", "--period", "2024-09", "--ledger", empty, "--out", tmp_path / "bc")
     assert result.exit_code == 2
-    assert "trống" in result.output
+    assert "trống" in result.text
     assert empty.read_bytes() == b"" and not (tmp_path / "bc").exists()
 
 
@@ -181,7 +197,7 @@ def test_a_ledger_created_while_another_session_creates_it_is_not_an_error(tmp_p
         try:
             with Ledger(path) as led:
                 outcome["version"] = led.version
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             outcome["error"] = exc
 
     thread = threading.Thread(target=second)
@@ -240,8 +256,8 @@ def test_a_read_only_ledger_that_needs_upgrading_says_read_only(tmp_path, inbox)
     with read_only(path):
         result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", path, "--out", tmp_path / "m.xlsx")
         assert result.exit_code == 2
-        assert "không ghi được (chỉ đọc)" in result.output.lower(), result.output
-        assert "hỏng" not in result.output and "readonly" not in result.output
+        assert "không ghi được (chỉ đọc)" in result.text.lower(), result.output
+        assert "hỏng" not in result.text and "readonly" not in result.text
     assert path.read_bytes() == before
     assert not (tmp_path / "m.xlsx").exists()
 
@@ -252,8 +268,8 @@ def test_a_read_only_current_ledger_can_be_reported_but_not_written(tmp_path, in
     (inbox / "extra.xlsx").write_bytes(b"not a workbook")
     with read_only(path):
         result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", path, "--out", tmp_path / "m.xlsx")
-        assert result.exit_code == 2 and "không ghi được (chỉ đọc)" in result.output.lower(), result.output
-        assert "attempt to write" not in result.output
+        assert result.exit_code == 2 and "không ghi được (chỉ đọc)" in result.text.lower(), result.output
+        assert "attempt to write" not in result.text
         result = invoke("report", "--period", "2024-09", "--ledger", path, "--out", tmp_path / "bc")
         assert result.exit_code == 0, result.output
 
@@ -273,3 +289,177 @@ def test_the_read_only_history_opens_the_ledger_itself_whatever_its_name(tmp_pat
     history = LedgerHistory(str(path))
     assert history.earlier_ytd("VP", "2024-09", "2.1") == ("2024-08", 5)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no stray database
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 6. Exit status 2 means nothing was written: every argument and target is checked first
+
+
+def workbook_copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "So.xlsm"
+    dest.write_bytes((ROOT / "workbook" / "ThiDua2024.xlsm").read_bytes())
+    return dest
+
+
+def test_a_bad_target_or_period_is_refused_before_anything_is_written(tmp_path, inbox):
+    ledger = tmp_path / "l.sqlite"
+    (tmp_path / "a-file").write_bytes(b"x")
+    broken = tmp_path / "broken.xlsm"
+    broken.write_bytes(workbook_copy(tmp_path).read_bytes()[:5000])
+    late_org = tmp_path / "org.toml"
+    late_org.write_text((ROOT / "addin/thidua/data/organisation.toml").read_text(encoding="utf-8")
+                        .replace("valid_from = 2024-01-01", "valid_from = 2024-06-01"), encoding="utf-8")
+    cases = {
+        "notes.txt": ["--out", tmp_path / "notes.txt"],
+        "sqlite": ["--out", tmp_path / "L.sqlite"],
+        "in a file": ["--out", tmp_path / "a-file" / "m.xlsx"],
+        "broken xlsm": ["--workbook", broken],
+        "workbook is the ledger": ["--workbook", ledger],
+        "organisation gap": ["--out", tmp_path / "m.xlsx", "--organisation", late_org],
+    }
+    Ledger(ledger).close()  # an existing, empty ledger: it must stay so
+    before = listing(tmp_path)
+    for name, args in cases.items():
+        result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", ledger, *args)
+        assert result.exit_code == 2, (name, result.output)
+        assert "Traceback" not in result.text and "Chưa có gì được ghi" in result.text, (name, result.output)
+        assert listing(tmp_path) == before, name
+    assert str(late_org) in invoke("consolidate", inbox, "--period", "2024-09", "--ledger", ledger, "--out",
+                                   tmp_path / "m.xlsx", "--organisation", late_org).text
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 7. Outputs never replace inputs
+
+
+def test_the_master_never_replaces_the_ledger(tmp_path, inbox):
+    x = tmp_path / "X.xlsx"
+    result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", x, "--out", x)
+    assert result.exit_code == 2 and "xóa mất sổ theo dõi" in result.text
+    assert not x.exists()
+    consolidate(inbox, PERIOD, CAT, ledger=tmp_path / "l.sqlite", write=False, workers=0)
+    before = (tmp_path / "l.sqlite").read_bytes()
+    result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", tmp_path / "l.sqlite", "--out",
+                    tmp_path / "." / "l.sqlite")
+    assert result.exit_code == 2
+    assert (tmp_path / "l.sqlite").read_bytes() == before
+
+
+def test_the_master_never_replaces_a_units_file_in_the_inbox(tmp_path, inbox):
+    before = listing(inbox)
+    unit_file = inbox / "ThiDua_2024-09_VP.xlsx"
+    renamed = inbox / "bao-cao-VP.xlsx"  # a unit's file under another name is still a unit's file
+    renamed.write_bytes(unit_file.read_bytes())
+    before = listing(inbox)
+    for target in (unit_file, renamed, inbox / "ThiDua_2024-10_VP.xlsx"):
+        result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", tmp_path / "l.sqlite", "--out",
+                        target)
+        assert result.exit_code == 2 and "báo cáo đơn vị gửi" in result.text, result.output
+        assert listing(inbox) == before
+    assert not (tmp_path / "l.sqlite").exists()
+    # a master of our own inside the inbox is fine, again and again
+    for _ in range(2):
+        result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", tmp_path / "l.sqlite", "--out",
+                        inbox / "tong-hop.xlsx")
+        assert result.exit_code == 1, result.output
+
+
+def test_return_packages_never_go_into_the_inbox(tmp_path, inbox):
+    before = listing(inbox)
+    for args in ([inbox], [inbox / "ThiDua_2024-09_TTRA.xlsx"]):
+        result = invoke("validate", *args, "--period", "2024-09", "--return-dir", inbox)
+        assert result.exit_code == 2 and "--return-dir" in result.text, result.output
+        assert listing(inbox) == before
+    result = invoke("validate", inbox, "--period", "2024-09", "--return-dir", tmp_path / "tra-lai")
+    assert result.exit_code == 1 and len(list((tmp_path / "tra-lai").iterdir())) == 4
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 8. --workbook on a plain .xlsx
+
+
+def test_workbook_refuses_a_plain_xlsx_even_renamed_xlsm(tmp_path, inbox):
+    plain = tmp_path / "plain.xlsx"
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "giữ nguyên"
+    wb.save(plain)
+    renamed = tmp_path / "renamed.xlsm"
+    renamed.write_bytes(plain.read_bytes())
+    for target in (plain, renamed):
+        before = target.read_bytes()
+        result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", tmp_path / "l.sqlite", "--workbook",
+                        target)
+        assert result.exit_code == 2 and "--out" in result.text, result.output
+        assert target.read_bytes() == before
+    assert not (tmp_path / "l.sqlite").exists()
+    good = workbook_copy(tmp_path)
+    result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", tmp_path / "l.sqlite", "--workbook", good)
+    assert result.exit_code == 1, result.output
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 9. The size is checked before reading, and hashing never reads a file whole
+
+
+def test_a_huge_file_in_the_inbox_is_refused_without_filling_the_memory(tmp_path, inbox):
+    huge = inbox / "ThiDua_2024-09_QLVT-huge.xlsx"
+    with open(huge, "wb") as fh:  # sparse: takes no room on the disk
+        fh.truncate(3 << 30)
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from thidua.cli import main\n"
+        "sys.argv = ['thidua', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, "consolidate", str(inbox), "--period", "2024-09", "--ledger",
+                           str(tmp_path / "l.sqlite"), "--out", str(tmp_path / "m.xlsx"), "--workers", "0", "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "MemoryError" not in proc.stderr
+    with Ledger(tmp_path / "l.sqlite") as led:
+        row = led.files(file_name=huge.name)[0]
+        assert row["status"] == "rejected" and row["size"] == 3 << 30
+        codes = [r[0] for r in led.db.execute("SELECT code FROM findings WHERE file_id = ?", (row["id"],))]
+    assert codes == ["E-READ-TOO-LARGE"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 10. One bad directory entry is a finding for that entry, and the batch goes on
+
+
+def test_a_link_loop_in_the_inbox_is_reported_and_the_batch_goes_on(tmp_path, inbox):
+    (inbox / "loop-a.xlsx").symlink_to(inbox / "loop-b.xlsx")
+    (inbox / "loop-b.xlsx").symlink_to(inbox / "loop-a.xlsx")
+    result = invoke("validate", inbox, "--period", "2024-09", "--json")
+    assert result.exit_code == 1, result.output
+    import json
+
+    files = {Path(f["path"]).name: f for f in json.loads(result.stdout)["files"]}
+    assert {f["code"] for f in files["loop-a.xlsx"]["findings"]} == {"E-READ-UNREADABLE"}
+    assert files["ThiDua_2024-09_VP.xlsx"]["valid"]
+    result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", tmp_path / "l.sqlite", "--out",
+                    tmp_path / "m.xlsx", "--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert sorted(data["unreadable"]) == ["loop-a.xlsx", "loop-b.xlsx"]
+    assert data["files"]["current"] == 5 and (tmp_path / "m.xlsx").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder: a folder without permission needs a user")
+def test_a_link_into_a_folder_without_permission_is_reported_and_the_batch_goes_on(tmp_path, inbox):
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    (closed / "x.xlsx").write_bytes(b"x")
+    (inbox / "link.xlsx").symlink_to(closed / "x.xlsx")
+    closed.chmod(0)
+    try:
+        result = invoke("validate", inbox, "--period", "2024-09")
+        assert result.exit_code == 1, result.output
+        result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", tmp_path / "l.sqlite", "--out",
+                        tmp_path / "m.xlsx")
+        assert result.exit_code == 1 and "link.xlsx" in result.text
+    finally:
+        closed.chmod(0o755)

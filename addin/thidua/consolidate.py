@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__
+from . import __version__, guards
 from .atomic import WriteFailed
 from .catalogue import Catalogue
 from .errors import ThiDuaError
@@ -35,6 +35,7 @@ from .ledger import (
     CURRENT,
     DEFAULT_NAME,
     REJECTED,
+    TABLES,
     Ledger,
     LedgerHistory,
     Received,
@@ -90,10 +91,10 @@ def inbox_files(inbox: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
         for entry in entries:
             name = entry.name
             if name.startswith("~$") or is_system_file(name) or os.path.splitext(name)[1].lower() not in SUFFIXES \
-                    or not entry.is_file():
+                    or not guards.entry_is_file(entry):  # an entry that cannot be looked at is read, and reported
                 continue
             path = inbox / name
-            if (entry.is_symlink() or name.casefold() in skip_names) and path.resolve() in skip:
+            if (entry.is_symlink() or name.casefold() in skip_names) and guards.resolved(path) in skip:
                 continue
             found.append(path)
     return sorted(found, key=lambda p: p.name)
@@ -109,11 +110,10 @@ class _Seen:
 
 def _hash(path: Path) -> _Seen | None:
     try:
-        st = path.stat()
-        data = path.read_bytes()
+        digest, st = guards.sha256_of(path)  # in chunks: a huge file never fills the memory
     except OSError:
         return None
-    return _Seen(path, hashlib.sha256(data).hexdigest(), st.st_size, st.st_mtime)
+    return _Seen(path, digest, st.st_size, st.st_mtime)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -232,6 +232,7 @@ def consolidate(
         target = Path(workbook) if workbook is not None else Path(out) if out is not None \
             else default_master(inbox, period)
         check_target(target, must_exist=workbook is not None)
+    guards.check_consolidate(inbox, ledger_path, target, workbook is not None, period, catalogue, TABLES)
     result = ConsolidationResult(period=period, inbox=inbox, ledger=ledger_path)
     validate_paths = validator or check_files
 

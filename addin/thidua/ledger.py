@@ -335,7 +335,7 @@ class Ledger:
         except sqlite3.Error as exc:
             problem = write_problem(exc, self.path.parent)
             if problem is None:
-                raise ledgerfile.ledger_error(exc, self.path) or exc
+                raise (ledgerfile.ledger_error(exc, self.path) or exc) from exc
             raise WriteFailed(self.path, problem, (
                 f"{problem} khi ghi sổ theo dõi “{self.path}”. Các thay đổi của lần chạy này đã được hủy: sổ theo dõi "
                 "vẫn giữ nguyên như trước. Hãy giải phóng dung lượng rồi chạy lại.")) from exc

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import guards
 from .catalogue import Catalogue, default_catalogue
 from .errors import ThiDuaError
 from .findings import ERROR, INFO, SEVERITY_VI, WARNING, FileResult, Finding
@@ -83,8 +84,8 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
         p = Path(raw)
         if p.is_dir():
             for child in sorted(p.iterdir()):
-                if child.is_file() and not is_system_file(child.name):
-                    found.setdefault(child.resolve(), child)
+                if guards.path_is_file(child) and not is_system_file(child.name):
+                    found.setdefault(guards.resolved(child), child)
         elif p.is_file():
             found.setdefault(p.resolve(), p)
         else:
@@ -263,6 +264,9 @@ def validate_report(paths: Iterable[Path | str], catalogue: Catalogue | None = N
     """Validate a batch and, when ``return_dir`` is given, write a return package for each file with findings."""
     cat = catalogue or default_catalogue()
     per = _period(period)
+    paths = list(paths)
+    if return_dir is not None:
+        guards.check_return_dir(paths, return_dir)
     results = validate_paths(paths, cat, per, history, progress=progress, workers=workers)
     report = ValidationReport(results, per)
     if return_dir is not None:
