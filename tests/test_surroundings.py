@@ -463,3 +463,36 @@ def test_a_link_into_a_folder_without_permission_is_reported_and_the_batch_goes_
         assert result.exit_code == 1 and "link.xlsx" in result.text
     finally:
         closed.chmod(0o755)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 1. A file name that is not valid UTF-8
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux file systems hold names that are not valid UTF-8")
+def test_a_file_name_that_is_not_utf8_is_stored_and_shown_losslessly(tmp_path, inbox):
+    import json
+
+    import openpyxl
+
+    odd = Path(os.fsdecode(bytes(inbox) + b"/ThiDua_2024-09_VP\xff\xfe.xlsx"))
+    (inbox / "ThiDua_2024-09_VP.xlsx").rename(odd)
+    shown = "ThiDua_2024-09_VP\\xff\\xfe.xlsx"
+    ledger = tmp_path / "l.sqlite"
+    for _ in range(2):  # the second run knows the file and skips it
+        result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", ledger, "--out", tmp_path / "m.xlsx")
+        assert result.exit_code == 1, result.output
+    with Ledger(ledger) as led:
+        row = led.db.execute("SELECT path, file_name, status FROM files WHERE file_name LIKE 'ThiDua_2024-09_VP%'"
+                             ).fetchone()
+    assert row == (os.fsencode(odd), shown, "current")  # the bytes of the path, and the name as shown
+    status = openpyxl.load_workbook(tmp_path / "m.xlsx")["Tổng hợp"]
+    assert shown in [c.value for r in status.iter_rows() for c in r]
+    result = invoke("validate", inbox, "--period", "2024-09", "--json")
+    data = json.loads(result.stdout.encode("utf-8"))  # valid UTF-8, valid JSON
+    assert shown in [Path(f["path"]).name for f in data["files"]]
+    (inbox / "ThiDua_2024-09_TTRA.xlsx").rename(Path(os.fsdecode(bytes(inbox) + b"/TTRA\xff.xlsx")))
+    result = invoke("validate", inbox, "--period", "2024-09", "--return-dir", tmp_path / "tra-lai")
+    assert result.exit_code == 1 and "TTRA\\xff.xlsx" in result.text, result.output
+    package = openpyxl.load_workbook(tmp_path / "tra-lai" / "ThiDua_2024-09_TTRA.xlsx")
+    assert "TTRA\\xff.xlsx" in [c.value for r in package["Kết quả kiểm tra"].iter_rows() for c in r]

@@ -49,6 +49,7 @@ from . import __version__, ledgerfile
 from .atomic import WriteFailed, write_problem
 from .errors import ThiDuaError
 from .findings import ERROR, WARNING, FileResult, Finding
+from .guards import display_name, stored_path
 
 DEFAULT_NAME = "thidua-ledger.sqlite"
 
@@ -500,8 +501,8 @@ class Ledger:
             unit = unit or getattr(sub, "name_unit", None)
             period = getattr(sub, "name_period", None) or period or batch_period
         info = {
-            "path": str(path),
-            "file_name": getattr(sub, "file_name", None) or path.name,
+            "path": display_name(path),  # the name as shown; stored losslessly below (its bytes if not UTF-8)
+            "file_name": display_name(getattr(sub, "file_name", None) or path.name),
             "sha256": item.sha256,
             "size": item.size,
             "mtime": item.mtime,
@@ -518,7 +519,7 @@ class Ledger:
                    stamp_period, valid, errors, warnings, status, reason)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
-                batch, info["path"], info["file_name"], item.sha256, item.size, item.mtime, received_at, unit,
+                batch, stored_path(path), info["file_name"], item.sha256, item.size, item.mtime, received_at, unit,
                 period, getattr(sub, "name_unit", None), getattr(sub, "name_period", None),
                 int(bool(getattr(sub, "stamp_ok", False))), stamp.get("template_id"), stamp.get("catalogue_id"),
                 stamp.get("catalogue_version"), stamp.get("unit_code"), stamp.get("period"), int(valid), errors,

@@ -51,7 +51,7 @@ def read_safely(path: Path, catalogue: Catalogue) -> Submission:
     except BaseException as exc:  # the reader promises not to raise; never let one file stop a batch
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
-        sub = Submission(path=Path(path), file_name=unicodedata.normalize("NFC", Path(path).name))
+        sub = Submission(path=Path(path), file_name=unicodedata.normalize("NFC", guards.display_name(Path(path).name)))
         sub.problems.append(ReadProblem("internal", f"{type(exc).__name__}: {exc}"))
         return sub
 
