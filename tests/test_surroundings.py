@@ -496,3 +496,111 @@ def test_a_file_name_that_is_not_utf8_is_stored_and_shown_losslessly(tmp_path, i
     assert result.exit_code == 1 and "TTRA\\xff.xlsx" in result.text, result.output
     package = openpyxl.load_workbook(tmp_path / "tra-lai" / "ThiDua_2024-09_TTRA.xlsx")
     assert "TTRA\\xff.xlsx" in [c.value for r in package["Kết quả kiểm tra"].iter_rows() for c in r]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 5. Ctrl-C and SIGTERM: a clean stop, the readers with it, and what was kept
+
+
+def big_inbox(folder: Path, demo_inbox: Path, copies: int) -> Path:
+    """``copies`` distinct valid files (the VP form, each with its own zip comment)."""
+    import zipfile
+
+    folder.mkdir()
+    src = (demo_inbox / "ThiDua_2024-09_VP.xlsx").read_bytes()
+    for i in range(copies):
+        path = folder / f"ThiDua_2024-09_VP-{i:04d}.xlsx"
+        path.write_bytes(src)
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.comment = f"copy {i}".encode()
+    return folder
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the process table from /proc")
+@pytest.mark.parametrize("signum, status, words", [(15, 143, "SIGTERM"), (2, 130, "Đã dừng theo yêu cầu.")])
+def test_a_stopped_consolidation_stops_its_readers_and_says_what_was_kept(tmp_path, demo_inbox, signum, status,
+                                                                         words):
+    import signal
+
+    box = big_inbox(tmp_path / "inbox", demo_inbox, 400)
+    ledger = tmp_path / "l.sqlite"
+    consolidate(demo_inbox, PERIOD, CAT, ledger=ledger, write=False, workers=0)  # state A
+    before = ledgerfile.open_readonly(ledger, ("files",)).execute("SELECT COUNT(*) FROM files").fetchone()
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("thidua")), "consolidate", str(box), "--period",
+                             "2024-09", "--ledger", str(ledger), "--out", str(tmp_path / "m.xlsx"), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            workers = children(proc.pid)
+            time.sleep(0.02)
+        assert len(workers) >= 2, "the reading processes never started"
+        time.sleep(0.3)
+        if signum == signal.SIGINT:  # Ctrl-C reaches the whole foreground group, the readers too
+            os.killpg(proc.pid, signum)
+        else:  # `kill PID`: the main process only
+            os.kill(proc.pid, signum)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == status, err
+    assert words in " ".join(err.split()) and "Traceback" not in err and "Aborted" not in err, err
+    assert "giữ nguyên" in err
+    end = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers), "a reading process outlived the run"
+    db = sqlite3.connect(ledger)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("SELECT COUNT(*) FROM files").fetchone() == before  # rolled back whole
+    db.close()
+    assert not ledger.with_name(ledger.name + "-journal").exists()
+    assert not (tmp_path / "m.xlsx").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] in ([], [".backup"])
+
+
+def test_an_interrupted_report_leaves_the_old_pair(tmp_path, inbox, monkeypatch):
+    from thidua import appendix
+    from thidua.report import write_report
+
+    consolidate(inbox, PERIOD, CAT, ledger=tmp_path / "l.sqlite", write=False, workers=0)
+    from thidua.consolidate import load_period
+
+    data = load_period(tmp_path / "l.sqlite", PERIOD, CAT)
+    out = tmp_path / "bc"
+    write_report(data, CAT, "so-ket", out)
+    before = listing(out)
+    real = appendix.write_appendix
+
+    def interrupted(*args, **kwargs):  # Ctrl-C while the appendix is being written, after the new .docx
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(appendix, "write_appendix", interrupted)
+    import datetime as dt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_report(data, CAT, "so-ket", out, report_date=dt.date(2024, 10, 30))
+    assert listing(out) == before  # the old pair, nothing beside it

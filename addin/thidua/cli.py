@@ -401,11 +401,15 @@ def _run_khoi(appendices: tuple[Path, ...], period: Period, cat: Catalogue, out_
 
 
 def main() -> None:
+    from .guards import Interrupted, interrupted_message, stop_on_signals
+
     try:
-        app(prog_name="thidua")
-    except KeyboardInterrupt:
-        console.print("Đã dừng theo yêu cầu.")
-        sys.exit(130)
+        with stop_on_signals():
+            app(prog_name="thidua")
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = getattr(exc, "signum", 2)  # 2: SIGINT
+        console.print(interrupted_message(signum))
+        sys.exit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -223,3 +223,51 @@ def check_return_dir(paths: Iterable[Path | str], return_dir: Path) -> None:
                               "vào tệp đơn vị gửi và bị tổng hợp nhầm. Hãy chọn thư mục khác (ví dụ tra-lai/). Chưa có "
                               "gì được ghi.")
 
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Signals
+
+
+class Interrupted(SystemExit):
+    """Ctrl-C (SIGINT) or SIGTERM: unwinds the run like an error, so that the open ledger transaction is rolled back,
+    temporary files are removed and the reading processes are stopped; its exit status is 128 + the signal's number.
+    A ``SystemExit`` rather than a ``KeyboardInterrupt``: click turns the latter into its own "Aborted!" with exit
+    status 1, while every "never let one file stop the batch" handler lets both through."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+def interrupted_message(signum: int) -> str:
+    import signal
+
+    why = "theo yêu cầu" if signum == signal.SIGINT else "vì nhận được lệnh kết thúc (SIGTERM)"
+    return (f"Đã dừng {why}. Không tệp nào bị ghi dở: sổ theo dõi, bảng tổng hợp, báo cáo và tệp trả lại hoặc giữ "
+            "nguyên như trước lần chạy này, hoặc đã được ghi trọn vẹn nếu lần chạy đã đến bước đó (mỗi tệp được ghi "
+            "xong rồi mới thay tệp cũ; các tệp tạm đã được xóa). Chạy lại lệnh để làm tiếp: tệp đã ghi nhận không bị "
+            "đọc lại.")
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """In the main process, SIGINT and SIGTERM raise :class:`Interrupted`. A reading worker forked from it ignores
+    Ctrl-C (the main process stops the pool and waits for it) and ends at once on SIGTERM."""
+    import signal
+
+    main = os.getpid()
+
+    def handler(signum, _frame):
+        if os.getpid() != main:
+            if signum == signal.SIGTERM:
+                os._exit(128 + signum)
+            return
+        raise Interrupted(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)

@@ -1081,23 +1081,24 @@ def write_report(
     """Build the report of ``data`` and write ``BaoCao_<Kind>_<period>.docx`` and ``PhuLuc_<Kind>_<period>.xlsx`` in
     ``out_dir`` (and the PDF with ``pdf=True``; a PDF that cannot be made becomes a warning, not an error)."""
     from .appendix import write_appendix
-    from .atomic import WriteFailed, write_problem
+    from .atomic import WriteFailed, atomic_set, write_problem
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(data, cat, kind, report_date, wording, title_rules)
     stem = file_stem(kind, data.period)
     docx_path = out_dir / f"BaoCao_{stem}.docx"
-    try:
-        with tempfile.TemporaryDirectory(prefix="thidua-chart-") as tmp:
-            chart = render_chart(report, Path(tmp) / "chart.png")
-            render_docx(report, docx_path, chart)
-    except OSError as exc:  # the chart goes to the system's temporary folder, outside atomic_path: name what failed
-        problem = write_problem(exc, tempfile.gettempdir())
-        if problem is None:
-            raise
-        raise WriteFailed(docx_path, problem) from exc
-    appendix_path = write_appendix(data, cat, kind, out_dir / f"PhuLuc_{stem}.xlsx", report=report)
+    with atomic_set():  # the .docx and its appendix replace the old pair together, or not at all
+        try:
+            with tempfile.TemporaryDirectory(prefix="thidua-chart-") as tmp:
+                chart = render_chart(report, Path(tmp) / "chart.png")
+                render_docx(report, docx_path, chart)
+        except OSError as exc:  # the chart goes to the system's temporary folder, outside atomic_path: name it
+            problem = write_problem(exc, tempfile.gettempdir())
+            if problem is None:
+                raise
+            raise WriteFailed(docx_path, problem) from exc
+        appendix_path = write_appendix(data, cat, kind, out_dir / f"PhuLuc_{stem}.xlsx", report=report)
     files = ReportFiles(docx_path, appendix_path, report=report)
     if pdf:
         try:
