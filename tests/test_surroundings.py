@@ -636,3 +636,99 @@ def test_a_workbook_saved_by_another_program_meanwhile_is_not_overwritten(tmp_pa
     consolidate(inbox, PERIOD, CAT, ledger=tmp_path / "l.sqlite", workbook=book, workers=0)
     wb = openpyxl.load_workbook(book, keep_vba=True)
     assert wb.worksheets[0]["Z1"].value == "thay đổi của người dùng" and "Tổng hợp" in wb.sheetnames
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 12. Smaller ones
+
+
+def test_configuration_files_saved_with_a_byte_order_mark_are_read(tmp_path):
+    from thidua.catalogue import load_catalogue
+
+    data = ROOT / "addin" / "thidua" / "data"
+    paths = {}
+    for name in ("catalogue.toml", "units.toml", "organisation.toml"):
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(b"\xef\xbb\xbf" + (data / name).read_bytes())
+    cat = load_catalogue(paths["catalogue.toml"], paths["organisation.toml"], paths["units.toml"])
+    assert cat.units == CAT.units and cat.targets == CAT.targets
+
+
+def test_a_units_file_of_an_unknown_schema_is_refused(tmp_path):
+    units = tmp_path / "units.toml"
+    units.write_text((ROOT / "addin/thidua/data/units.toml").read_text(encoding="utf-8")
+                     .replace("schema = 1", "schema = 99"), encoding="utf-8")
+    result = invoke("form", "--period", "2024-09", "--out", tmp_path / "f", "--units", units)
+    assert result.exit_code == 2 and "99" in result.text and str(units) in result.text, result.output
+    assert not (tmp_path / "f").exists()
+
+
+def test_no_english_from_sqlite_reaches_the_user(tmp_path, inbox):
+    ledger = tmp_path / "l.sqlite"
+    consolidate(inbox, PERIOD, CAT, ledger=ledger, write=False, workers=0)
+    data = bytearray(ledger.read_bytes())
+    page = 4096
+    for n in range(2, len(data) // page):  # every page but the first (the header and the schema) scrambled
+        data[n * page:n * page + 64] = b"\xa5" * 64
+    ledger.write_bytes(bytes(data))
+    result = invoke("report", "--period", "2024-09", "--ledger", ledger, "--out", tmp_path / "bc")
+    assert result.exit_code == 2, result.output
+    assert "restore-ledger" in result.text, result.output
+    for english in ("malformed", "database", "disk image", "Traceback"):
+        assert english not in result.output
+
+
+def test_out_on_a_symbolic_link_writes_the_file_it_points_to(tmp_path, inbox):
+    real = tmp_path / "that" / "tong-hop.xlsx"
+    real.parent.mkdir()
+    link = tmp_path / "m.xlsx"
+    link.symlink_to(real)
+    for _ in range(2):
+        result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", tmp_path / "l.sqlite", "--out", link)
+        assert result.exit_code == 1, result.output
+        assert link.is_symlink() and real.is_file()
+
+
+def test_the_ledger_is_backed_up_before_each_run_that_changes_it_and_can_be_restored(tmp_path, inbox, demo_inbox):
+    import json
+
+    ledger = tmp_path / "l.sqlite"
+    files = sorted(inbox.iterdir())
+    for f in files[4:]:
+        f.rename(tmp_path / f.name)
+    consolidate(inbox, PERIOD, CAT, ledger=ledger, write=False, workers=0)
+    assert ledgerfile.ledger_backups(ledger) == []  # nothing to keep before the first files
+    consolidate(inbox, PERIOD, CAT, ledger=ledger, write=False, workers=0)
+    assert ledgerfile.ledger_backups(ledger) == []  # a run that changes nothing takes no copy
+    first_state = Ledger(ledger).dump()
+    for f in files[4:]:
+        (tmp_path / f.name).rename(f)
+    consolidate(inbox, PERIOD, CAT, ledger=ledger, write=False, workers=0)
+    (backup,) = ledgerfile.ledger_backups(ledger)
+    with Ledger(backup) as copy:
+        assert copy.dump() == first_state
+    second_state = Ledger(ledger).dump()
+    assert second_state != first_state
+    listed = invoke("restore-ledger", "--ledger", ledger, "--json")
+    assert json.loads(listed.stdout)["backups"] == [str(backup)]
+    result = invoke("restore-ledger", "--ledger", ledger, backup)
+    assert result.exit_code == 0 and "Đã khôi phục" in result.text, result.output
+    assert Ledger(ledger).dump() == first_state
+    previous = next(p for p in (ledger.parent / ".backup").iterdir() if "truoc-khoi-phuc" in p.name)
+    assert Ledger(previous).dump() == second_state  # the restore can be undone
+    # a damaged ledger is what a restore is for
+    ledger.write_bytes(b"\x00" * 8192)
+    assert invoke("restore-ledger", "--ledger", ledger, backup).exit_code == 0
+    assert Ledger(ledger).dump() == first_state
+    # only the last five are kept
+    for k in range(7):
+        (inbox / f"extra-{k}.xlsx").write_bytes(b"not a workbook %d" % k)
+        consolidate(inbox, PERIOD, CAT, ledger=ledger, write=False, workers=0)
+    assert len(ledgerfile.ledger_backups(ledger)) == ledgerfile.KEEP_BACKUPS
+    # a backup that is not a ledger is refused, the ledger untouched
+    before = ledger.read_bytes()
+    other = tmp_path / "other.sqlite"
+    foreign_db(other)
+    result = invoke("restore-ledger", "--ledger", ledger, other)
+    assert result.exit_code == 2 and "không khôi phục" in result.text
+    assert ledger.read_bytes() == before

@@ -160,6 +160,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     error becomes :class:`WriteFailed`.
     """
     target = Path(target)
+    if target.is_symlink():  # write the file the link points to; the link stays a link
+        target = Path(os.path.realpath(target))
     tmp: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, guards
+from . import __version__, guards, ledgerfile
 from .atomic import WriteFailed
 from .catalogue import Catalogue
 from .errors import ThiDuaError
@@ -249,6 +249,7 @@ def consolidate(
                 else:
                     seen.append(item)
             result.seen = len(seen) + len(result.unreadable)
+            ledgerfile.backup_if_new(led, (s.sha256 for s in seen))  # a copy before a run that changes the ledger
             with led.transaction():
                 known = led.known_hashes(s.sha256 for s in seen)
                 fresh: dict[str, _Seen] = {}

@@ -237,6 +237,17 @@ def backup_ledger(db: sqlite3.Connection, path: Path, keep: int = KEEP_BACKUPS) 
     return dest
 
 
+def backup_if_new(led, hashes) -> Path | None:
+    """Back up the ledger ``led`` (a :class:`thidua.ledger.Ledger`) when it holds files and some of ``hashes`` are
+    new to it, i.e. the run is about to change it."""
+    wanted = set(hashes)
+    if not wanted or led.known_hashes(wanted) >= wanted:
+        return None
+    if led.db.execute("SELECT NOT EXISTS (SELECT 1 FROM files)").fetchone()[0]:
+        return None
+    return backup_ledger(led.db, led.path)
+
+
 def check_backup(backup: Path, tables: tuple[str, ...]) -> None:
     """Refuse a file that is not a whole, sound ledger."""
     db = open_readonly(backup, tables)
@@ -253,25 +264,57 @@ def check_backup(backup: Path, tables: tuple[str, ...]) -> None:
 
 
 def restore_ledger(path: Path, backup: Path, tables: tuple[str, ...]) -> Path | None:
-    """Put ``backup`` back as the ledger at ``path``, under the ledger's write lock, after backing up the ledger it
-    replaces (returned, None when there was none), so that a restore can itself be undone."""
+    """Put ``backup`` back as the ledger at ``path``, after keeping the file it replaces in ``.backup/`` (returned;
+    None when there was none), so that a restore can itself be undone. The ledger may be damaged (that is what a
+    restore is for); another application's database is refused. While another session uses the ledger, nothing is
+    done."""
+    import shutil
+
+    from .atomic import atomic_path
+    from .sink import BACKUP_DIR
+
     path, backup = Path(path), Path(backup)
     check_backup(backup, tables)
-    if path.exists() and path.resolve() == backup.resolve():
+    if path.exists() and os.path.samefile(path, backup):
         raise ThiDuaError("Bản sao lưu và sổ theo dõi là cùng một tệp; không khôi phục gì.")
-    precheck(path, create=True)
-    db = sqlite3.connect(str(path), isolation_level=None, timeout=LOCK_TIMEOUT)
+    head = _header(path)
+    if head and head.startswith(SQLITE_MAGIC) and len(head) == _HEADER \
+            and int.from_bytes(head[68:72], "big") not in (0, APPLICATION_ID):
+        raise _foreign(path, "đây là cơ sở dữ liệu của một chương trình khác")
+    lock = None
+    saved = None
     try:
-        if path.stat().st_size:
-            identify(db, path, tables, create=True)
-        saved = backup_ledger(db, path)
-        src = sqlite3.connect(readonly_uri(backup), uri=True)
-        try:
-            src.backup(db)  # takes the ledger's write lock for the copy
-        finally:
-            src.close()
+        if head:
+            lock = sqlite3.connect(str(path), isolation_level=None, timeout=LOCK_TIMEOUT)
+            try:
+                lock.execute("BEGIN EXCLUSIVE")  # no other session in the middle of a run
+            except sqlite3.Error as exc:
+                if _kind(exc) == "busy":
+                    raise ThiDuaError(busy_message(path)) from None
+                # a damaged file cannot be locked; it is replaced all the same
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            saved = path.parent / BACKUP_DIR / f"{path.stem}.truoc-khoi-phuc-{stamp}{path.suffix}"
+            saved.parent.mkdir(exist_ok=True)
+            with atomic_path(saved) as tmp:
+                shutil.copyfile(path, tmp)
+        if lock is not None and os.name == "nt":  # Windows cannot replace a file that is open
+            lock.close()
+            lock = None
+        with atomic_path(path) as tmp:
+            src = sqlite3.connect(readonly_uri(backup), uri=True)
+            dest = sqlite3.connect(tmp)
+            try:
+                src.backup(dest)
+                dest.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dest.close()
+                src.close()
+        journal = path.with_name(path.name + "-journal")
+        if journal.exists():  # a journal of the file replaced: it must never be played back onto the restored one
+            journal.replace(saved.with_name(saved.name + "-journal") if saved else journal.with_suffix(".old"))
     except sqlite3.Error as exc:
         raise (ledger_error(exc, path) or exc) from None
     finally:
-        db.close()
+        if lock is not None:
+            lock.close()
     return saved
