@@ -548,9 +548,9 @@ def test_a_stopped_consolidation_stops_its_readers_and_says_what_was_kept(tmp_pa
     proc = subprocess.Popen([str(Path(sys.executable).with_name("thidua")), "consolidate", str(box), "--period",
                              "2024-09", "--ledger", str(ledger), "--out", str(tmp_path / "m.xlsx"), "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    workers: set[int] = set()
     try:
         deadline = time.monotonic() + 120
-        workers: set[int] = set()
         while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
             workers = children(proc.pid)
             time.sleep(0.02)
@@ -560,18 +560,22 @@ def test_a_stopped_consolidation_stops_its_readers_and_says_what_was_kept(tmp_pa
             os.killpg(proc.pid, signum)
         else:  # `kill PID`: the main process only
             os.kill(proc.pid, signum)
-        _out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
+        status_seen = proc.wait(timeout=120)
+        end = time.monotonic() + 10
+        while any(alive(pid) for pid in workers) and time.monotonic() < end:
+            time.sleep(0.05)
+        left = [pid for pid in workers if alive(pid)]
+    finally:  # whatever happened, nothing of the run is left behind (a reader kept alive holds the pipes)
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == status, err
+        _out, err = proc.communicate(timeout=60)
+    assert not left, "a reading process outlived the run"
+    assert status_seen == status, err
     assert words in " ".join(err.split()) and "Traceback" not in err and "Aborted" not in err, err
     assert "giữ nguyên" in err
-    end = time.monotonic() + 10
-    while any(alive(pid) for pid in workers) and time.monotonic() < end:
-        time.sleep(0.05)
-    assert not any(alive(pid) for pid in workers), "a reading process outlived the run"
     db = sqlite3.connect(ledger)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert db.execute("SELECT COUNT(*) FROM files").fetchone() == before  # rolled back whole
