@@ -21,7 +21,7 @@ from thidua.demo import make_inbox, run_demo
 from thidua.layout import COLUMNS, FormLayout, a1, file_name
 from thidua.ledger import Ledger
 from thidua.master import SHEET_STATUS, SHEET_SUMMARY
-from thidua.model import LATE, MISSING, ON_TIME, REJECTED, PeriodData
+from thidua.model import LATE, MISSING, ON_TIME, REJECTED, STATUS_VI, PeriodData
 from thidua.period import Period
 from thidua.samples import fill_form, sample_fill
 from thidua.validate import validate_paths
@@ -118,7 +118,7 @@ def test_twice_over_the_same_inbox_changes_nothing(inbox):
     assert dump(tmp / "ledger.sqlite") == ledger_before
     assert sheet_values(tmp / "master.xlsx") == master_before
     assert second.to_dict()["files"] == {"seen": 9, "new": 0, "skipped": 9, "current": 0, "rejected": 0, "older": 0,
-                                         "unreadable": 0}
+                                         "rechecked": 0, "unreadable": 0}
 
 
 def test_a_corrected_file_replaces_exactly_that_units_rows(inbox):
@@ -158,11 +158,13 @@ def test_a_faulty_newer_file_replaces_nothing_and_shows_as_rejected(inbox):
     data = result.data
     assert data.values.equals(before.values)  # VP's figures still come from the earlier, valid file
     status = data.status[(data.status.unit == "VP") & (data.status.period == "2024-09")].iloc[0]
-    assert status.status == REJECTED and status.file == "ThiDua_2024-09_VP (2).xlsx"
-    assert "ThiDua_2024-09_VP.xlsx" in status.reason  # says which file is still used
+    # the month keeps the status its accepted file earned; the rejected correction is in the detail and the findings
+    before_status = before.status[(before.status.unit == "VP") & (before.status.period == "2024-09")].iloc[0]
+    assert status.status == before_status.status and status.file == "ThiDua_2024-09_VP.xlsx"
+    assert "1 tệp bị trả lại" in status.reason
     assert any(f.file == "ThiDua_2024-09_VP (2).xlsx" and f.cell == cell("1.2", "month") for f in data.findings)
     grid = {r[0]: r for r in sheet_values(tmp / "master.xlsx")[SHEET_STATUS]}
-    assert grid["VP"][2 + 8] == "Bị trả lại"
+    assert grid["VP"][2 + 8] == STATUS_VI[before_status.status]
     findings = sheet_values(tmp / "master.xlsx")["Kết quả kiểm tra"]
     assert any(r[0] == "ThiDua_2024-09_VP (2).xlsx" and r[1] == "VP" and r[3] == "Lỗi" for r in findings[1:])
 

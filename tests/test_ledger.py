@@ -211,16 +211,17 @@ def test_the_period_tables_carry_each_cell_with_its_type_raw_text_and_file(led):
     data = load_period(led, "2024-09", cat)
 
     def cells(unit: str, file: str, ytd: int) -> list[tuple]:
-        return [(unit, "2.1", "month", 1, "1", "D19", file), (unit, "2.1", "ytd", ytd, str(ytd), "E19", file),
-                (unit, "2.1", "note", '=HYPERLINK("x")', '=HYPERLINK("x")', "G19", file),
-                (unit, "7.4", "month", dt.date(2024, 6, 28), "28/06/2024", "D59", file)]
+        return [(unit, "2.1", "month", 1, "1", "D19", file, None),
+                (unit, "2.1", "ytd", ytd, str(ytd), "E19", file, None),
+                (unit, "2.1", "note", '=HYPERLINK("x")', '=HYPERLINK("x")', "G19", file, None),
+                (unit, "7.4", "month", dt.date(2024, 6, 28), "28/06/2024", "D59", file, None)]
 
     order = [u.code for u in cat.units]
     first, second = sorted([("VP", "a.xlsx", 5), ("QLVT", "b.xlsx", 7)], key=lambda x: order.index(x[0]))
     rows = list(data.values.itertuples(index=False, name=None))
     assert rows == cells(*first) + cells(*second)
     assert [type(r[3]) for r in rows] == [int, int, str, dt.date] * 2
-    assert list(data.values.dtypes) == [object] * 7
+    assert list(data.values.dtypes) == [object] * 8  # VALUE_COLUMNS and the ledger's own "carried"
     assert list(data.assessments.itertuples(index=False, name=None)) == [
         (first[0], 1, "Đạt", None, "F13", first[1]), (second[0], 1, "Đạt", None, "F13", second[1])]
     assert data.units == order
@@ -239,7 +240,7 @@ def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
     db.commit()
     db.close()
     with Ledger(path) as led:
-        assert led.version == SCHEMA_VERSION == 2
+        assert led.version == SCHEMA_VERSION == 3
         assert led.db.execute("SELECT COUNT(*) FROM batches").fetchone() == (1,)
         state = led.state()
         assert led.master_note("/out/m.xlsx") is None

@@ -45,7 +45,7 @@ def test_one_package_per_faulty_file_named_from_unit_and_period(packages):
         "TTRA": "ThiDua_2024-09_TTRA.xlsx",
         "QLCL": "ThiDua_2024-09_QLCL.xlsx",
         "KHTC": "ThiDua_2024-09_KHTC.xlsx",
-        "TTSH": "ThiDua_2024-08_TTSH.xlsx",  # the form it really is
+        "TTSH": "ThiDua_2024-09_TTSH.xlsx",  # named after the file it marks (its content is August's form)
     }
 
 
@@ -82,7 +82,7 @@ def test_package_is_never_written_over_the_original(packages, catalogue, tmp_pat
     written = write_return_packages(results, folder, catalogue)  # return dir = the inbox itself
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.name in before} == before
     assert written[folder / "ThiDua_2024-09_TTRA.xlsx"].name == "ThiDua_2024-09_TTRA (2).xlsx"
-    assert written[folder / "ThiDua_2024-09_TTSH.xlsx"].name == "ThiDua_2024-08_TTSH.xlsx"
+    assert written[folder / "ThiDua_2024-09_TTSH.xlsx"].name == "ThiDua_2024-09_TTSH (2).xlsx"
 
 
 def test_text_from_the_unit_stays_text(make_form, catalogue, at, tmp_path):
@@ -206,11 +206,23 @@ def test_safe_names(name, stem):
     assert safe_stem(name) == stem
 
 
+def test_two_versions_of_one_report_get_two_packages_and_a_rerun_replaces_its_own(make_form, catalogue, at, tmp_path):
+    first = make_form({at("2.1", "month"): "hai"}, name="ThiDua_2024-09_VP.xlsx")
+    second = make_form({at("2.1", "month"): "ba"}, name="ThiDua_2024-09_VP (sửa).xlsx")
+    out = tmp_path / "tra-lai"
+    one = write_return_packages(validate_paths([first], catalogue, PERIOD), out, catalogue)
+    two = write_return_packages(validate_paths([second], catalogue, PERIOD), out, catalogue)
+    assert one[first].name == "ThiDua_2024-09_VP.xlsx" and two[second].name == "ThiDua_2024-09_VP (sửa).xlsx"
+    again = write_return_packages(validate_paths([first], catalogue, PERIOD), out, catalogue)
+    assert again[first] == one[first]
+    assert sorted(p.name for p in out.iterdir()) == ["ThiDua_2024-09_VP (sửa).xlsx", "ThiDua_2024-09_VP.xlsx"]
+
+
 def test_package_name_never_comes_from_file_content(catalogue):
     def result(unit, period, name="Biểu của tôi.xlsx"):
         return FileResult(path=Path("/in") / name, unit=unit, period=period)
 
-    assert package_name(result("VP", "2024-09"), catalogue, True) == "ThiDua_2024-09_VP.xlsx"
+    assert package_name(result("VP", "2024-09"), catalogue, True) == "ThiDua_2024-09_VP - Biểu của tôi.xlsx"
     assert package_name(result("../../x", "2024-09"), catalogue, True) == "Biểu của tôi.xlsx"
     assert package_name(result("XYZ", "2024-09"), catalogue, True) == "Biểu của tôi.xlsx"
     assert package_name(result("VP", "2024-9/../.."), catalogue, True) == "Biểu của tôi.xlsx"

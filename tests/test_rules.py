@@ -212,26 +212,56 @@ def test_unit_unknown_and_unit_differs_from_file_name(make_form, catalogue):
 def test_period_differs_from_request_and_from_file_name(make_form, catalogue):
     from thidua.period import Period
 
-    assert pairs(make_form(), catalogue, period=Period(2024, 10)) == {("E-ID-PERIOD", PERIOD_CELL)}
+    # Another period than the one checked is recorded for its own period, with a warning (validate and consolidate
+    # say the same); only a period that cannot be told is an error.
+    assert pairs(make_form(), catalogue, period=Period(2024, 10)) == {("W-ID-PERIOD-OTHER", PERIOD_CELL)}
     assert pairs(make_form(), catalogue, period=None) == set()
     assert pairs(make_form(name="ThiDua_2024-08_VP.xlsx"), catalogue, period=None) == {
         ("E-ID-PERIOD-NAME", PERIOD_CELL)
     }
 
 
-def test_duplicates_flag_both_and_say_which_is_newer(make_form, catalogue):
+def test_duplicates_are_noted_not_punished(make_form, catalogue):
+    from thidua.layout import COLUMNS, FormLayout, a1
+
+    note = a1(FormLayout.for_catalogue(catalogue).rows["7.5"], COLUMNS["note"][0])
     old = make_form(name="a/ThiDua_2024-09_VP.xlsx")
-    new = make_form(name="ThiDua_2024-09_VP - bản sửa.xlsx")
+    new = make_form({note: "Bổ sung minh chứng"}, name="ThiDua_2024-09_VP - bản sửa.xlsx")
     other = make_form(unit="KHTC")
     os.utime(old, (1_700_000_000, 1_700_000_000))
     os.utime(new, (1_700_000_600, 1_700_000_600))
     results = {r.path.name: r for r in validate_paths([old, new, other], catalogue, PERIOD)}
-    assert {(f.code, f.cell) for f in results[old.name].findings} == {("E-ID-DUPLICATE", None)}
-    assert {(f.code, f.cell) for f in results[new.name].findings} == {("E-ID-DUPLICATE", None)}
-    assert results[other.name].findings == []
-    assert "bản cũ hơn" in results[old.name].findings[0].message
-    assert "bản mới nhất" in results[new.name].findings[0].message
+    # the older version is noted as superseded by the newer valid one; the newer one is used and has no finding
+    assert {(f.code, f.cell) for f in results[old.name].findings} == {("I-ID-SUPERSEDED", None)}
+    assert results[new.name].findings == [] and results[other.name].findings == []
+    assert all(r.valid for r in results.values())
     assert new.name in results[old.name].findings[0].message
+    assert "cũ hơn" in results[old.name].findings[0].message
+
+
+def test_identical_copies_are_noted_once(make_form, catalogue, tmp_path):
+    first = make_form(name="ThiDua_2024-09_VP.xlsx")
+    copy = tmp_path / "copy" / "ThiDua_2024-09_VP (1).xlsx"
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())
+    results = {r.path.name: r for r in validate_paths([first, copy], catalogue, PERIOD)}
+    assert results[first.name].findings == []
+    assert {(f.code, f.cell) for f in results[copy.name].findings} == {("I-ID-IDENTICAL", None)}
+    assert all(r.valid for r in results.values())
+
+
+def test_a_faulty_file_beside_its_newer_correction_keeps_its_own_errors_only(make_form, catalogue):
+    from thidua.layout import COLUMNS, FormLayout, a1
+
+    layout = FormLayout.for_catalogue(catalogue)
+    bad = make_form({a1(layout.rows["1.2"], COLUMNS["month"][0]): "mười"}, name="ThiDua_2024-09_VP.xlsx")
+    good = make_form(name="ThiDua_2024-09_VP (sửa).xlsx")
+    os.utime(bad, (1_700_000_000, 1_700_000_000))
+    os.utime(good, (1_700_000_600, 1_700_000_600))
+    results = {r.path.name: r for r in validate_paths([bad, good], catalogue, PERIOD)}
+    assert results[good.name].findings == []
+    codes = {f.code for f in results[bad.name].findings}
+    assert "I-ID-SUPERSEDED" in codes and "E-ID-DUPLICATE" not in codes and not results[bad.name].valid
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -544,7 +544,7 @@ def test_a_stopped_consolidation_stops_its_readers_and_says_what_was_kept(tmp_pa
     box = big_inbox(tmp_path / "inbox", demo_inbox, 400)
     ledger = tmp_path / "l.sqlite"
     consolidate(demo_inbox, PERIOD, CAT, ledger=ledger, write=False, workers=0)  # state A
-    before = ledgerfile.open_readonly(ledger, ("files",)).execute("SELECT COUNT(*) FROM files").fetchone()
+    before = ledgerfile.open_readonly(ledger).execute("SELECT COUNT(*) FROM files").fetchone()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("thidua")), "consolidate", str(box), "--period",
                              "2024-09", "--ledger", str(ledger), "--out", str(tmp_path / "m.xlsx"), "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

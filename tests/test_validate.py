@@ -46,7 +46,7 @@ def expected(at) -> dict[str, set[tuple[str, str | None]]]:
         "TTRA": {("E-TYPE-TEXT-NUMBER", at("1.2", "month")), ("E-REL-PART-GT-WHOLE", at("4.8", "ytd"))},
         "QLCL": {("E-REQ-MISSING", at("2.1", "month")), ("E-TARGET-NO-EXPLANATION", at("T3", "note"))},
         "KHTC": {("W-TARGET-RATIO", at("4.8", "month")), ("E-TARGET-CONTRADICTION", at("T4", "assessment"))},
-        "TTSH": {("E-ID-PERIOD", period_cell), ("E-ID-PERIOD-NAME", period_cell)},
+        "TTSH": {("W-ID-PERIOD-OTHER", period_cell), ("E-ID-PERIOD-NAME", period_cell)},
     }
 
 

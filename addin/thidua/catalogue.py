@@ -119,6 +119,9 @@ class Catalogue:
     organisations: tuple[Organisation, ...]
     units: tuple[Unit, ...]
     source: str = ""
+    #: The movement's first month ``YYYY-MM`` (organisation.toml ``[movement]``): months of the year before it are not
+    #: due, never counted as missed. None: from January.
+    first_month: str | None = None
     organisation_source: str = "organisation.toml"  # the organisation file it was loaded from, named in errors
 
     @property
@@ -140,6 +143,10 @@ class Catalogue:
 
     def unit(self, code: str) -> Unit | None:
         return next((u for u in self.units if u.code == code), None)
+
+    def is_due(self, month: str) -> bool:
+        """A unit's form for ``month`` (``YYYY-MM``) is due: the month is not before the movement's first month."""
+        return self.first_month is None or month[:4] != self.first_month[:4] or month >= self.first_month
 
     def organisation(self, on: dt.date) -> Organisation:
         """The organisation configuration valid on ``on``."""
@@ -344,6 +351,21 @@ def _load_organisations(data: dict, path: Any) -> tuple[Organisation, ...]:
     return tuple(orgs)
 
 
+def _load_first_month(data: dict, path: Any) -> str | None:
+    """``[movement] first_month = "YYYY-MM"``: the first month whose form is due (None when not set)."""
+    movement = data.get("movement")
+    if movement is None:
+        return None
+    if not isinstance(movement, dict):
+        raise CatalogueError(path, "movement", "phải là một bảng [movement]")
+    raw = movement.get("first_month")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", raw.strip()):
+        raise CatalogueError(path, "movement", "“first_month” phải có dạng NNNN-TT, ví dụ 2024-08")
+    return raw.strip()
+
+
 def _load_units(data: dict, path: Any) -> tuple[Unit, ...]:
     units: dict[str, Unit] = {}
     for pos, raw in enumerate(_need(data, "units", list, path, "units"), start=1):
@@ -372,6 +394,7 @@ def load_catalogue(
     unit_path = Path(units) if units else DATA / "units.toml"
     data = _read_toml(cat_path)
     head = _need(data, "catalogue", dict, cat_path, "catalogue")
+    org_data = _check_schema(_read_toml(org_path), org_path)
     return Catalogue(
         id=_need(head, "id", str, cat_path, "catalogue"),
         version=_need(head, "version", str, cat_path, "catalogue"),
@@ -382,9 +405,10 @@ def load_catalogue(
         assessment_choices=tuple(_need(head, "assessment_choices", list, cat_path, "catalogue")),
         yesno_choices=tuple(_need(head, "yesno_choices", list, cat_path, "catalogue")),
         targets=_load_targets(data, cat_path),
-        organisations=_load_organisations(_check_schema(_read_toml(org_path), org_path), org_path),
+        organisations=_load_organisations(org_data, org_path),
         units=_load_units(_check_schema(_read_toml(unit_path), unit_path), unit_path),
         source=str(cat_path),
+        first_month=_load_first_month(org_data, org_path),
         organisation_source=str(org_path) if organisation else "organisation.toml",
     )
 

@@ -123,6 +123,22 @@ def parse_period(_ctx, _param, value: str | None) -> Period | None:
 
 
 PERIOD_HELP = "Kỳ báo cáo dạng NNNN-TT, ví dụ 2024-09."
+RECEIVED_HELP = ("Ngày nhận (NN/TT/NNNN) của các tệp mới trong lần chạy này, dùng để tính đúng hạn/trễ hạn (mặc định: "
+                 "ngày lưu tệp vào thư mục; tệp đính kèm thư điện tử .eml lấy ngày gửi thư).")
+LEDGER_HELP = ("Sổ theo dõi (SQLite) của cả năm (mặc định: thidua-ledger.sqlite tìm trong thư mục nhận, thư mục cha "
+               "hoặc thư mục ông; chưa có thì tạo cạnh thư mục nhận).")
+
+
+def parse_day(_ctx, _param, value: str | None):
+    """``NN/TT/NNNN`` -> date."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.datetime.strptime(value.strip(), "%d/%m/%Y").date()
+    except ValueError:
+        raise click.BadParameter(f"Ngày “{value}” không hợp lệ: cần dạng NN/TT/NNNN, ví dụ 05/09/2024.") from None
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
@@ -183,29 +199,44 @@ def demo_cmd(out_dir: Path, period: Period) -> None:
 @app.command("validate", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
 @click.argument("paths", nargs=-1, required=True, metavar="ĐƯỜNG_DẪN...", type=click.Path(path_type=Path))
 @click.option("--period", metavar="NNNN-TT", callback=parse_period,
-              help="Kỳ đang tổng hợp; biểu của kỳ khác bị báo lỗi. " + PERIOD_HELP)
+              help="Kỳ đang kiểm tra; biểu của kỳ khác được ghi nhận cho kỳ của biểu, kèm cảnh báo. " + PERIOD_HELP)
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sổ theo dõi để đối chiếu lũy kế với các tháng trước (chỉ đọc, không ghi) (mặc định: "
+                   "thidua-ledger.sqlite tìm như lệnh consolidate; không có thì không đối chiếu).")
+@click.option("--received", "received", metavar="NN/TT/NNNN", callback=parse_day, help=RECEIVED_HELP)
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
 @click.option("--return-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Thư mục ghi tệp trả lại cho từng đơn vị có lỗi hoặc cảnh báo (ô lỗi được tô màu, kèm trang "
-                   "“Kết quả kiểm tra”); không bao giờ ghi đè tệp gốc.")
+                   "“Kết quả kiểm tra”); không bao giờ ghi đè tệp gốc; chạy lại thì thay tệp trả lại của chính tệp đó.")
 @catalogue_options
 @library_errors
-def validate_cmd(paths: tuple[Path, ...], period: Period | None, as_json: bool, return_dir: Path | None,
-                 catalogue) -> None:
-    """Kiểm tra các tệp biểu đơn vị gửi về (tệp hoặc thư mục): đọc, đối chiếu với bảy nội dung thi đua và liệt kê mọi
-    lỗi, cảnh báo kèm ô và cách sửa. Trạng thái thoát: 0 không có lỗi, 1 có tệp có lỗi, 2 không chạy được."""
+def validate_cmd(paths: tuple[Path, ...], period: Period | None, ledger_path: Path | None, received, as_json: bool,
+                 return_dir: Path | None, catalogue) -> None:
+    """Kiểm tra các tệp biểu đơn vị gửi về (tệp, thư mục, thư điện tử .eml, tệp nén .zip) đúng như lệnh consolidate
+    kiểm tra: đọc, đối chiếu với bảy nội dung thi đua và với báo cáo các tháng trước trong sổ theo dõi, liệt kê mọi
+    lỗi, cảnh báo kèm ô và cách sửa. Trạng thái thoát: 0 không có lỗi, 1 có tệp có lỗi hoặc chưa đọc được, 2 không
+    chạy được."""
+    from .ledger import find_ledger
     from .validate import expand_paths, validate_report
 
     cat = catalogue()
     total = len(expand_paths(paths))
+    ledger = ledger_path or find_ledger(paths[0])
+    if ledger_path is not None and not ledger_path.is_file():
+        raise ThiDuaError(f"Không tìm thấy sổ theo dõi “{ledger_path}”.")
     with progress_bar("Đang kiểm tra") as bar:
         task = bar.add_task("", total=total)
-        report = validate_report(paths, cat, period, progress=lambda _p: bar.advance(task), return_dir=return_dir)
+        report = validate_report(paths, cat, period, progress=lambda _p: bar.advance(task), return_dir=return_dir,
+                                 ledger=ledger, received=received)
     if as_json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        data["summary"]["ledger"] = str(ledger) if ledger else None
+        print_json(data)
     else:
         report.render(out)
         console.print(report.summary_line())
+        console.print(f"Đối chiếu lũy kế với sổ theo dõi: {escape(str(ledger))}" if ledger else
+                      "Không có sổ theo dõi: chưa đối chiếu lũy kế với các tháng trước.")
         if report.return_packages:
             console.print(f"Đã ghi {len(report.return_packages)} tệp trả lại vào {escape(str(return_dir))}.")
     if report.has_errors:
@@ -219,10 +250,15 @@ def validate_cmd(paths: tuple[Path, ...], period: Period | None, as_json: bool, 
               help="so: tổng hợp biểu của các đơn vị thuộc Sở từ một thư mục nhận; khoi: Trưởng Khối tổng hợp phụ lục "
                    "báo cáo (.xlsx) của các cơ quan thành viên (cần --out).")
 @click.option("--period", required=True, metavar="NNNN-TT", callback=parse_period, help="Kỳ tổng hợp. " + PERIOD_HELP)
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Sổ theo dõi (SQLite) ghi mọi tệp đã nhận (mặc định: thidua-ledger.sqlite cạnh thư mục nhận).")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path), help=LEDGER_HELP)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Ghi bảng tổng hợp ra tệp .xlsx mới (mặc định: tong-hop-<kỳ>.xlsx cạnh thư mục nhận).")
+@click.option("--received", "received", metavar="NN/TT/NNNN", callback=parse_day, help=RECEIVED_HELP)
+@click.option("--recheck", is_flag=True,
+              help="Kiểm tra lại mọi tệp bị trả lại của kỳ (tệp bị trả lại vẫn được tự kiểm tra lại khi báo cáo tháng "
+                   "trước của đơn vị, danh mục hoặc danh sách đơn vị thay đổi).")
+@click.option("--return-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Thư mục ghi tệp trả lại cho từng tệp bị trả lại trong lần chạy này.")
 @click.option("--workbook", "workbook_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Ghi vào sổ .xlsm có sẵn: chỉ thay các trang tổng hợp, giữ nguyên macro, nút bấm và các trang khác.")
 @click.option("--workers", type=click.IntRange(0, 16), default=None, metavar="SỐ",
@@ -231,8 +267,8 @@ def validate_cmd(paths: tuple[Path, ...], period: Period | None, as_json: bool, 
 @catalogue_options
 @library_errors
 def consolidate_cmd(sources: tuple[Path, ...], level: str, period: Period, ledger_path: Path | None,
-                    out_path: Path | None, workbook_path: Path | None, workers: int | None, as_json: bool,
-                    catalogue) -> None:
+                    out_path: Path | None, received, recheck: bool, return_dir: Path | None,
+                    workbook_path: Path | None, workers: int | None, as_json: bool, catalogue) -> None:
     """Tổng hợp: kiểm tra các tệp mới trong thư mục nhận, ghi vào sổ theo dõi, rồi ghi các trang “Tổng hợp”, “Theo nội
     dung”, “Tình hình nộp”, “Kết quả kiểm tra” của kỳ. Tệp đã nhận (cùng nội dung) không đọc lại; tệp mới nhất không có
     lỗi của mỗi đơn vị được dùng. Trạng thái thoát: 0 xong, 1 xong nhưng còn đơn vị có báo cáo bị trả lại trong kỳ, 2
@@ -240,7 +276,7 @@ def consolidate_cmd(sources: tuple[Path, ...], level: str, period: Period, ledge
     from rich.markup import escape
 
     from .consolidate import consolidate
-    from .model import REJECTED, STATUS_VI
+    from .model import DUE_STATUSES, REJECTED, STATUS_VI
 
     if out_path is not None and workbook_path is not None:
         raise click.UsageError("Chỉ dùng một trong hai tùy chọn --out hoặc --workbook.")
@@ -256,7 +292,8 @@ def consolidate_cmd(sources: tuple[Path, ...], level: str, period: Period, ledge
     with progress_bar("Đang kiểm tra tệp mới") as bar:
         task = bar.add_task("", total=None)
         result = consolidate(inbox, period, cat, ledger=ledger_path, out=out_path, workbook=workbook_path,
-                             workers=workers, progress=lambda _p: bar.advance(task))
+                             workers=workers, progress=lambda _p: bar.advance(task), received=received,
+                             recheck=recheck, return_dir=return_dir)
     counts = result.counts()
     if as_json:
         print_json(result.to_dict())
@@ -267,18 +304,23 @@ def consolidate_cmd(sources: tuple[Path, ...], level: str, period: Period, ledge
         if s.new:
             console.print(f"  Tệp mới: {len(s.current)} được dùng, {len(s.rejected)} bị trả lại, {len(s.older)} cũ hơn "
                           "tệp đang dùng.")
-        for name in result.unreadable:
-            console.print(f"  [red]Không đọc được tệp[/] {escape(name)} (không có quyền đọc hoặc tệp đang bị khóa): "
-                          "tệp chưa được ghi vào sổ theo dõi.")
+        for k in result.unreadable:
+            console.print(f"  [red]Chưa đọc được[/] {escape(k.name)}: {escape(k.message)}")
+        for f in s.rechecked:
+            state = {"current": "được dùng", "rejected": "vẫn bị trả lại"}.get(
+                f["status"], "hợp lệ, cũ hơn tệp đang dùng")
+            console.print(f"  Kiểm tra lại ({escape(f['why'])}): {escape(f['file_name'])} → {state}")
         for r in s.replacements:
             console.print(f"  Thay thế: {escape(r['unit'])} kỳ {escape(r['period'])}: {escape(r['old_file'])} → "
                           f"{escape(r['new_file'])}")
         for f in s.rejected:
             console.print(f"  [red]Bị trả lại[/]: {escape(f['file_name'])} ({escape(f['unit'] or '?')}): "
                           f"{escape(f['reason'] or '')}")
-        console.print(f"Tình hình nộp {period.label}: " + ", ".join(f"{STATUS_VI[k]} {n}" for k, n in counts.items())
-                      + ".")
+        console.print(f"Tình hình nộp {period.label}: " + ", ".join(f"{STATUS_VI[k]} {n}" for k, n in counts.items()
+                                                                     if k in DUE_STATUSES or n) + ".")
         console.print(f"Sổ theo dõi: {escape(str(result.ledger))}")
+        if result.return_packages:
+            console.print(f"Đã ghi {len(result.return_packages)} tệp trả lại vào {escape(str(return_dir))}.")
         if result.master:
             backup = f" (bản trước lưu tại {escape(str(result.backup))})" if result.backup else ""
             console.print(f"Bảng tổng hợp: {escape(str(result.master))}{backup}")
@@ -326,7 +368,8 @@ def parse_report_date(_ctx, _param, value: str | None):
 @click.option("--kind", type=click.Choice(["so-ket", "tong-ket"]), default="so-ket", show_default=True,
               help="so-ket: báo cáo sơ kết tháng; tong-ket: báo cáo tổng kết năm (kèm đề xuất danh hiệu tập thể).")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Sổ theo dõi (SQLite) do lệnh consolidate ghi (mặc định: thidua-ledger.sqlite ở thư mục hiện tại).")
+              help="Sổ theo dõi (SQLite) do lệnh consolidate ghi (mặc định: thidua-ledger.sqlite ở thư mục hiện tại, "
+                   "thư mục cha, thư mục ông hoặc một thư mục con).")
 @click.option("--sample", is_flag=True, help="Lập báo cáo trên dữ liệu mẫu (không cần sổ theo dõi) để xem thử.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Thư mục ghi báo cáo (.docx) và phụ lục (.xlsx).")
@@ -353,9 +396,9 @@ def report_cmd(period: Period, kind: str, ledger_path: Path | None, sample: bool
         data = sample_period_data(cat, period)
     else:
         from .consolidate import load_period
-        from .ledger import DEFAULT_NAME, Ledger
+        from .ledger import DEFAULT_NAME, Ledger, find_ledger
 
-        ledger_path = ledger_path or Path(DEFAULT_NAME)
+        ledger_path = ledger_path or find_ledger(Path.cwd(), below=True) or Path(DEFAULT_NAME)
         if not ledger_path.is_file():
             raise ThiDuaError(f"Không tìm thấy sổ theo dõi “{ledger_path}”. Hãy chạy lệnh consolidate trước, chỉ rõ "
                               "--ledger, hoặc dùng --sample để xem thử trên dữ liệu mẫu.")
@@ -373,6 +416,37 @@ def report_cmd(period: Period, kind: str, ledger_path: Path | None, sample: bool
         out.print(f"  {escape(str(files.pdf))}")
     for warning in files.warnings:
         console.print(f"[yellow]Cảnh báo:[/] {escape(warning)}")
+
+
+@app.command("received", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.argument("file", metavar="TỆP")
+@click.argument("day", metavar="NN/TT/NNNN", callback=parse_day)
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sổ theo dõi (mặc định: thidua-ledger.sqlite tìm từ thư mục của tệp, rồi từ thư mục hiện tại).")
+@click.option("--note", default="", help="Ghi chú lý do (ví dụ: “theo sổ công văn đến số 123”).")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
+@library_errors
+def received_cmd(file: str, day, ledger_path: Path | None, note: str, as_json: bool) -> None:
+    """Ghi ngày nhận thực tế của một tệp đã có trong sổ theo dõi (ví dụ ngày đơn vị gửi thư điện tử, theo sổ công văn
+    đến), dùng để tính đúng hạn/trễ hạn. TỆP là đường dẫn tới tệp (nhận ra theo nội dung) hoặc tên tệp như trong sổ
+    theo dõi. Lần tổng hợp sau sẽ cập nhật trang “Tình hình nộp”."""
+    from .ledger import Ledger, find_ledger
+    from .received import find_recorded
+
+    path = Path(file)
+    ledger = ledger_path or find_ledger(path if path.exists() else Path.cwd(), below=True)
+    if ledger is None or not Path(ledger).is_file():
+        raise ThiDuaError("Không tìm thấy sổ theo dõi: hãy chỉ rõ --ledger TỆP.")
+    with Ledger(ledger) as led:
+        row = find_recorded(led, file)
+        old, new = led.set_received(row["id"], day, note)
+    if as_json:
+        print_json({"ledger": str(ledger), "file": row["file_name"], "unit": row["unit"], "period": row["period"],
+                    "received_before": old, "received": new})
+        return
+    console.print(f"Đã ghi ngày nhận {day:%d/%m/%Y} cho tệp {escape(row['file_name'])} ({escape(row['unit'] or '?')}, "
+                  f"kỳ {escape(row['period'] or '?')}) trong sổ theo dõi {escape(str(ledger))}. Lần tổng hợp sau sẽ "
+                  "cập nhật tình hình nộp.")
 
 
 @app.command("khoi", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
@@ -412,7 +486,6 @@ def restore_ledger_cmd(backup: Path | None, ledger_path: Path, as_json: bool) ->
     """Khôi phục sổ theo dõi từ bản sao lưu (mỗi lần consolidate ghi thêm tệp mới đều sao lưu sổ trước vào thư mục
     .backup cạnh sổ, giữ 5 bản gần nhất). Không chỉ BẢN_SAO_LƯU: liệt kê các bản sao lưu. Sổ đang dùng được sao lưu
     trước khi bị thay, nên có thể khôi phục ngược lại."""
-    from .ledger import TABLES
     from .ledgerfile import ledger_backups, restore_ledger
 
     if backup is None:
@@ -428,7 +501,7 @@ def restore_ledger_cmd(backup: Path | None, ledger_path: Path, as_json: bool) ->
             out.print(f"  {escape(str(p))}")
         console.print("Khôi phục một bản: thidua restore-ledger --ledger SỔ BẢN_SAO_LƯU")
         return
-    saved = restore_ledger(ledger_path, backup, TABLES)
+    saved = restore_ledger(ledger_path, backup)
     if as_json:
         print_json({"ledger": str(ledger_path), "restored_from": str(backup),
                     "previous": str(saved) if saved else None})

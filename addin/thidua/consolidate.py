@@ -1,24 +1,24 @@
 """Consolidation: new files from an inbox into the ledger, and the ledger into one period's tables.
 
-:func:`consolidate` is the batch: hash every file in the inbox, validate only those whose bytes the ledger does not
-know, record them in one transaction (see :mod:`thidua.ledger` for the current-file policy), then build the period's
+:func:`consolidate` is the batch: hash every file in the inbox (e-mails and zips opened, :mod:`thidua.arrivals`),
+validate those whose bytes the ledger does not know and the rejected ones whose verdict may have changed, record them
+in one transaction (see :mod:`thidua.ledger` for the current-file policy), then build the period's
 :class:`~thidua.model.PeriodData` with :func:`load_period` and write the master sheets (:mod:`thidua.master`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import concurrent.futures.process
 import contextlib
 import datetime as dt
 import functools
 import gc
 import hashlib
+import itertools
 import json
 import os
-import pickle
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, guards, ledgerfile
+from . import __version__, guards
+from .arrivals import CONTAINER_SUFFIXES, SHEET_SUFFIXES, Arrival, Collector, Skipped, hash_file, original_first
 from .atomic import WriteFailed
 from .catalogue import Catalogue
 from .errors import ThiDuaError
@@ -34,22 +35,27 @@ from .findings import FileResult, Finding
 from .ledger import (
     CURRENT,
     DEFAULT_NAME,
+    RECEIVED_HOW_VI,
+    RECEIVED_MTIME,
     REJECTED,
-    TABLES,
     Ledger,
     LedgerHistory,
     Received,
     RecordSummary,
     decode_value,
+    find_ledger,
     finding_from_row,
     open_ledger,
 )
 from .model import (
     ASSESSMENT_COLUMNS,
     ATTAINMENT_COLUMNS,
+    CARRIED,
     LATE,
     MISSING,
+    NOT_DUE,
     ON_TIME,
+    RECEIVED_COLUMNS,
     STATUS_COLUMNS,
     VALUE_COLUMNS,
     PeriodData,
@@ -58,19 +64,19 @@ from .model import REJECTED as STATUS_REJECTED
 from .period import Period
 from .reader import NAME_RE, is_system_file
 from .rules import whole_column
+from .validate import check_files, check_in_order, transient_failure  # noqa: F401 (check_files: re-exported)
 
-#: Files in the inbox that are looked at (anything else, e.g. a PDF, is ignored). Legacy and OpenDocument files are
-#: included so that the unit is told why they cannot be used.
-SUFFIXES = {".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlsb", ".ods"}
+#: Files in the inbox that are looked at (anything else, e.g. a PDF, is ignored): spreadsheets (legacy and OpenDocument
+#: files included so that the unit is told how to send them) and the e-mails and zips they arrive in.
+SUFFIXES = SHEET_SUFFIXES | CONTAINER_SUFFIXES
 ASSESSMENT_MET = "Đạt"
 RECORD_CHUNK = 64
+MAX_RECHECK_PASSES = 3
 MISSING_REASON = "Chưa nhận được báo cáo."
-POOL_ERRORS = (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError, ImportError, AttributeError,
-               TypeError, pickle.PicklingError)
-DUPLICATE = "E-ID-DUPLICATE"
+NOT_DUE_REASON = "Tháng trước khi phát động phong trào: không phải nộp."
 
-#: ``validator(paths, catalogue, history=…, progress=…, workers=…)`` -> FileResults in any iterable, e.g.
-#: :func:`check_files` (the default) or :func:`thidua.validate.validate_paths`.
+#: ``validator(paths, catalogue, period=…, history=…, progress=…, workers=…)`` -> FileResults in any iterable, e.g.
+#: :func:`thidua.validate.check_files` (the default) or :func:`thidua.validate.validate_paths`.
 Validator = Callable[..., Iterable[FileResult]]
 
 
@@ -100,22 +106,6 @@ def inbox_files(inbox: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-@dataclass
-class _Seen:
-    path: Path
-    sha256: str
-    size: int
-    mtime: float
-
-
-def _hash(path: Path) -> _Seen | None:
-    try:
-        digest, st = guards.sha256_of(path)  # in chunks: a huge file never fills the memory
-    except OSError:
-        return None
-    return _Seen(path, digest, st.st_size, st.st_mtime)
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # The batch
 
@@ -129,8 +119,9 @@ class ConsolidationResult:
     ledger: Path
     seen: int = 0
     new: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)  # files that could not even be read to be hashed
+    skipped: list[str] = field(default_factory=list)  # files whose bytes the ledger already has (not read again)
+    unreadable: list[Skipped] = field(default_factory=list)  # not read this time: not recorded, tried again next run
+    return_packages: dict[str, Path] = field(default_factory=dict)  # rejected file -> its return package
     summary: RecordSummary = field(default_factory=RecordSummary)
     data: PeriodData | None = None
     master: Path | None = None
@@ -158,6 +149,7 @@ class ConsolidationResult:
                 "current": len(s.current),
                 "rejected": len(s.rejected),
                 "older": len(s.older),
+                "rechecked": len(s.rechecked),
                 "unreadable": len(self.unreadable),
             },
             "new_files": [
@@ -166,7 +158,10 @@ class ConsolidationResult:
                 for f in s.new
             ],
             "rejected": [{"file": f["file_name"], "unit": f["unit"], "reason": f["reason"]} for f in s.rejected],
-            "unreadable": self.unreadable,
+            "unreadable": [{"file": k.name, "reason": k.message} for k in self.unreadable],
+            "rechecked": [{"file": f["file_name"], "unit": f["unit"], "period": f["period"], "status": f["status"],
+                           "why": f["why"]} for f in s.rechecked],
+            "return_packages": [{"source": k, "package": str(v)} for k, v in self.return_packages.items()],
             "replacements": [
                 {k: r[k] for k in ("unit", "period", "old_file", "new_file", "reason")} for r in s.replacements
             ],
@@ -187,7 +182,9 @@ def _status_of(summary: RecordSummary, file_id: int) -> str:
 
 
 def default_ledger(inbox: Path) -> Path:
-    return Path(inbox).resolve().parent / DEFAULT_NAME
+    """The year's ledger for an inbox: the one found in the inbox, its parent or grandparent folder
+    (:func:`thidua.ledger.find_ledger`), else a new one beside the inbox."""
+    return find_ledger(Path(inbox)) or Path(inbox).resolve().parent / DEFAULT_NAME
 
 
 def default_master(inbox: Path, period: Period) -> Path:
@@ -206,12 +203,23 @@ def consolidate(
     workers: int | None = None,
     progress: Callable[..., Any] | None = None,
     validator: Validator | None = None,
+    received: dt.date | None = None,
+    recheck: bool = False,
+    return_dir: Path | str | None = None,
 ) -> ConsolidationResult:
-    """Record what is new in ``inbox``, then write the master of ``period``.
+    """Record what is new in ``inbox``, check again the rejected files whose verdict may have changed, then write the
+    master of ``period``.
 
     ``out`` (a new .xlsx, default ``tong-hop-<period>.xlsx`` beside the inbox) or ``workbook`` (an existing .xlsm whose
     master sheets are replaced) is checked first: if it is open in Excel or read-only, nothing at all is written.
     ``write=False`` updates the ledger and returns the tables without writing a workbook.
+
+    Files are checked exactly as ``thidua validate`` checks them (:func:`thidua.validate.check_in_order`). A rejected
+    file already in the ledger is checked again when what its rejection depended on changed (the catalogue or unit
+    registry, or the current file of an earlier month of its unit: :meth:`thidua.ledger.Ledger.basis`), from the
+    inbox or from the path it was recorded with, and with ``recheck=True`` every rejected file of ``period`` is.
+    ``received`` is the day the run's new files count as received (see :mod:`thidua.arrivals`). ``return_dir``: a
+    return package for every file rejected in this run.
 
     A master that is still exactly what would be written (the ledger, the catalogue, the period and the program are
     those it was written from, and its bytes are those written: see :func:`master_state`) is left as it is: no
@@ -232,43 +240,46 @@ def consolidate(
         target = Path(workbook) if workbook is not None else Path(out) if out is not None \
             else default_master(inbox, period)
         check_target(target, must_exist=workbook is not None)
-    guards.check_consolidate(inbox, ledger_path, target, workbook is not None, period, catalogue, TABLES)
+    guards.check_consolidate(inbox, ledger_path, target, workbook is not None, period, catalogue)
     result = ConsolidationResult(period=period, inbox=inbox, ledger=ledger_path)
-    validate_paths = validator or check_files
 
     clock = _Clock(result.timings)
     recorded = False  # the ledger's transaction is committed
     try:
-        with _no_gc(), Ledger(ledger_path) as led:
+        with _no_gc(), Ledger(ledger_path) as led, Collector(received) as collector:
             exclude = tuple(p for p in (ledger_path, target) if p is not None)
-            seen = []
-            for path in inbox_files(inbox, exclude):
-                item = _hash(path)
-                if item is None:
-                    result.unreadable.append(path.name)
-                else:
-                    seen.append(item)
-            result.seen = len(seen) + len(result.unreadable)
-            ledgerfile.backup_if_new(led, (s.sha256 for s in seen))  # a copy before a run that changes the ledger
-            with led.transaction():
-                known = led.known_hashes(s.sha256 for s in seen)
-                fresh: dict[str, _Seen] = {}
-                for s in seen:
-                    if s.sha256 in known or s.sha256 in fresh:
-                        result.skipped.append(s.path.name)
-                    else:
-                        fresh[s.sha256] = s
+            listed = inbox_files(inbox, exclude)
+            arrivals, result.unreadable = collector.collect(listed)
+            result.seen = len(listed)
+            rejected_results: list[tuple[Arrival, FileResult]] = []
+            with led.transaction(backup=True):  # a copy of the ledger as it was, when this run changes it
+                fresh, again = _sort_out(led, arrivals, catalogue, period, recheck, result)
                 clock("hash")
-                summary = result.summary
-
-                def record(chunk: list[Received]) -> None:
-                    led.record(chunk, inbox=inbox.resolve(), period=str(period), summary=summary)
-
-                _validate(list(fresh.values()), catalogue, led, validate_paths, workers, progress, record,
-                          f"{period.year:04d}")
+                keep = rejected_results if return_dir is not None else None
+                _check_and_record(led, fresh, again, catalogue, period, validator, workers, progress, inbox,
+                                  result, keep)
+                # What this run recorded may change the verdict on files rejected before (a corrected earlier
+                # month): check those again now rather than on the next run. Each pass can only change files of
+                # later months, so a few passes settle it.
+                for _ in range(MAX_RECHECK_PASSES):
+                    _fresh, again = _sort_out(led, arrivals, catalogue, period, False, ConsolidationResult(
+                        period=period, inbox=inbox, ledger=ledger_path))
+                    if not again:
+                        break
+                    redo = [a for a in _fresh if str(a.path) in again]
+                    _check_and_record(led, redo, again, catalogue, period, validator, workers, progress, inbox,
+                                      result, keep)
                 clock("validate_record")
             recorded = True
             clock("commit")
+            if return_dir is not None and rejected_results:
+                from .returnpkg import write_return_packages
+
+                by_path = {str(res.path): arrival for arrival, res in rejected_results}
+                written = write_return_packages([res for _a, res in rejected_results], Path(return_dir), catalogue)
+                for source, package in written.items():
+                    arrival = by_path.get(str(source))
+                    result.return_packages[arrival.shown if arrival else str(source)] = package
             result.new = result.summary.new
             result.data = load_period(led, period, catalogue)
             clock("load")
@@ -289,6 +300,145 @@ def consolidate(
         raise WriteFailed(exc.path, exc.problem, _write_failed_message(exc, ledger_path, target, recorded,
                                                                       bool(result.summary.new))) from exc
     return result
+
+
+@dataclass
+class _Again:
+    """A rejected file to check again: the ledger's file id and why."""
+
+    file_id: int
+    why: str
+
+
+def catalogue_fingerprint(catalogue: Catalogue) -> str:
+    """Everything of the catalogue a verdict can depend on (targets, rules, units, organisation, first month)."""
+    return hashlib.sha256(repr(catalogue).encode("utf-8")).hexdigest()
+
+
+def _sort_out(led: Ledger, arrivals: list[Arrival], catalogue: Catalogue, period: Period, recheck_all: bool,
+              result: ConsolidationResult) -> tuple[list[Arrival], dict[str, _Again]]:
+    """New arrivals (bytes the ledger does not know, each once), and the rejected files to check again (by path)."""
+    fingerprint = catalogue_fingerprint(catalogue)
+    known = led.known_files(a.sha256 for a in arrivals)
+    fresh: list[Arrival] = []
+    again: dict[str, _Again] = {}
+    taken: set[str] = set()
+    for a in sorted(arrivals, key=original_first):  # of identical copies, the original is the one recorded
+        row = known.get(a.sha256)
+        if a.sha256 in taken:
+            result.skipped.append(a.shown)
+            continue
+        taken.add(a.sha256)
+        if row is None:
+            fresh.append(a)
+            continue
+        why = _recheck_reason(led, row, fingerprint, period, recheck_all)
+        if why:
+            again[str(a.path)] = _Again(row["id"], why)
+            fresh.append(a)
+        else:
+            result.skipped.append(a.shown)
+    # Rejected files of the year not in this inbox (an earlier month's inbox) whose verdict may have changed: checked
+    # from the path they were recorded with, when the same bytes are still there.
+    ids = {x.file_id for x in again.values()}
+    for row in led.rejected_files(f"{period.year:04d}"):
+        if row["id"] in ids or row["container"] or row["sha256"] in taken:
+            continue
+        why = _recheck_reason(led, row, fingerprint, period, recheck_all)
+        path = Path(row["path"])
+        if not why or not path.is_file():
+            continue
+        try:
+            sha, size, mtime = hash_file(path)
+        except OSError:
+            continue
+        if sha != row["sha256"]:
+            continue
+        name = unicodedata.normalize("NFC", path.name)
+        fresh.append(Arrival(path, name, sha, size, mtime))
+        again[str(path)] = _Again(row["id"], why)
+        taken.add(sha)
+    return fresh, again
+
+
+def _recheck_reason(led: Ledger, row: dict[str, Any], fingerprint: str, period: Period, recheck_all: bool) -> str:
+    """Why a recorded file is checked again (Vietnamese), or "" when it is not."""
+    if row["status"] != REJECTED:
+        return ""
+    if recheck_all and row["period"] == str(period):
+        return "theo yêu cầu"
+    if row["basis"] == led.basis(row["unit"], row["period"], fingerprint):
+        return ""
+    if row["basis"] is None or row["basis"] == led.basis(None, None, fingerprint) or not row["unit"]:
+        return "danh mục hoặc danh sách đơn vị đã thay đổi"
+    return "báo cáo các tháng trước của đơn vị hoặc danh mục đã thay đổi"
+
+
+def _check_and_record(led: Ledger, fresh: list[Arrival], again: dict[str, _Again], catalogue: Catalogue,
+                      period: Period, validator: Validator | None, workers: int | None,
+                      progress: Callable[..., Any] | None, inbox: Path, result: ConsolidationResult,
+                      rejected: list[tuple[Arrival, FileResult]] | None) -> None:
+    """Check the arrivals (:func:`thidua.validate.check_in_order`) and record each verdict: new files in chunks as
+    results come in, re-checked files one by one; a chunk is recorded before a re-check and before the next month,
+    so that the ledger's current files (the basis of the next verdicts) are always up to date."""
+    if not fresh:
+        return
+    fingerprint = catalogue_fingerprint(catalogue)
+    history = LedgerHistory(str(led.path))
+    units: set[str] = set()
+    years = {str(catalogue.year), f"{period.year:04d}"}
+    for a in fresh:
+        m = NAME_RE.match(a.name)
+        if m:
+            units.add(m.group(2).upper())
+            years.add(m.group(1)[:4])
+        else:  # a file named otherwise: its unit is known only once read
+            units.update(u.code for u in catalogue.units)
+    history.preload(led.db, units, years)  # the workers get the history with them and never open the ledger
+    summary = result.summary
+    chunk: list[Received] = []
+    last_key = None
+
+    def flush() -> None:
+        if chunk:
+            led.record(chunk, inbox=inbox.resolve(), period=str(period), summary=summary)
+            chunk.clear()
+
+    for arrival, res in check_in_order(fresh, catalogue, period, history, checker=validator, workers=workers,
+                                       progress=progress):
+        if transient_failure(res):  # gone or locked between the listing and the read: tried again next run
+            result.unreadable.append(Skipped(arrival.shown, _transient_message(res)))
+            continue
+        m = NAME_RE.match(arrival.name)
+        key = m.group(1) if m else None
+        if key != last_key:
+            flush()
+            last_key = key
+        sub = res.submission
+        sha = getattr(sub, "sha256", "") or arrival.sha256
+        if sha != arrival.sha256:  # the file changed between hashing and reading: record what was read
+            item = Received(res, sha, sub.size, sub.mtime)
+        else:
+            item = Received(res, arrival.sha256, arrival.size, arrival.mtime)
+        item.received_on, item.received_how = arrival.received_on, arrival.received_how
+        item.origin, item.container, item.basis = arrival.origin, arrival.container, fingerprint
+        redo = again.get(str(arrival.path))
+        if redo is not None and sha == arrival.sha256:
+            flush()
+            led.recheck(redo.file_id, item, why=redo.why, batch_period=str(period), summary=summary)
+        else:
+            chunk.append(item)
+            if len(chunk) >= RECORD_CHUNK:
+                flush()
+        if rejected is not None and not res.valid:
+            rejected.append((arrival, res))
+    flush()
+
+
+def _transient_message(res: FileResult) -> str:
+    detail = next((p.detail for p in res.submission.problems if p.code == "unreadable"), "")
+    return (f"chưa đọc được lúc này ({detail}): có thể tệp vừa bị xóa, di chuyển hoặc đang bị chương trình khác khóa. "
+            "Tệp chưa được ghi vào sổ theo dõi; lần chạy sau sẽ đọc lại.")
 
 
 def _write_failed_message(exc: WriteFailed, ledger: Path, target: Path | None, recorded: bool, new: bool) -> str:
@@ -395,115 +545,6 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _validate_one(path: Path) -> FileResult:
-    return _worker["validate_file"](path, _worker["catalogue"], None, _worker["history"])
-
-
-_worker: dict[str, Any] = {}
-
-
-def _init_worker(catalogue: Catalogue, history: Any) -> None:
-    from .validate import validate_file
-
-    _worker.update(catalogue=catalogue, history=history, validate_file=validate_file)
-
-
-def check_files(paths, catalogue, period=None, history=None, progress=None, workers=None) -> Iterator[FileResult]:
-    """``validate_file`` on each path, in order, yielding each result as soon as it is ready.
-
-    From :data:`thidua.validate.POOL_THRESHOLD` files on (or with ``workers`` ≥ 2) the files are read *and checked* in
-    a small process pool, so the checks run in parallel too, and the caller records results while the pool works.
-    Checks across the files of a batch are not run: the only one (several files of one unit and period) is the
-    ledger's business, whose policy decides which file counts.
-    """
-    from .validate import POOL_THRESHOLD, POOL_WORKERS, validate_file
-
-    files = list(paths)
-    if workers is None:
-        workers = POOL_WORKERS if len(files) >= POOL_THRESHOLD else 1
-    done = 0
-    if workers >= 2 and len(files) > 1:
-        pool = None
-        try:
-            pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(catalogue, history))
-            results = pool.map(_validate_one, files, chunksize=16)
-        except POOL_ERRORS:
-            results = iter(())
-        try:
-            while True:
-                try:
-                    res = next(results)
-                except StopIteration:
-                    break
-                except POOL_ERRORS:  # a worker died: check the rest here, one by one
-                    break
-                done += 1
-                if progress:
-                    progress(res.path)
-                yield res  # outside the try: an error of the caller is never taken for a pool failure
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-    for path in files[done:]:
-        res = validate_file(path, catalogue, period, history)
-        if progress:
-            progress(path)
-        yield res
-
-
-def _validate(
-    fresh: list[_Seen],
-    catalogue: Catalogue,
-    led: Ledger,
-    validate_paths: Validator,
-    workers: int | None,
-    progress: Callable[..., Any] | None,
-    record: Callable[[list[Received]], Any],
-    run_year: str,
-) -> None:
-    """Validate new files and record them in chunks as results come in, earlier months first, so that a later
-    month's year-to-date checks see the earlier months received in the same run (the history overlay)."""
-    if not fresh:
-        return
-    history = LedgerHistory(str(led.path))
-    groups: dict[str, list[_Seen]] = {}
-    units: set[str] = set()
-    for s in fresh:
-        m = NAME_RE.match(s.path.name)
-        groups.setdefault(m.group(1) if m else "9999-99", []).append(s)
-        if m:
-            units.add(m.group(2).upper())
-        else:  # a file named otherwise: its unit is known only once read
-            units.update(u.code for u in catalogue.units)
-    years = {key[:4] for key in groups if key != "9999-99"} | {str(catalogue.year), run_year}
-    history.preload(led.db, units, years)  # the workers get the history with them and never open the ledger
-    by_path = {str(s.path): s for s in fresh}
-    keys = sorted(groups)
-    for n, key in enumerate(keys):
-        chunk: list[Received] = []
-        for res in validate_paths([s.path for s in groups[key]], catalogue, history=history, progress=progress,
-                                  workers=workers):
-            # Several files of one unit and period are the ledger's business (the newest valid one is current), not
-            # an error of each file: the batch check for duplicates would otherwise reject them all, for good.
-            res.findings = [f for f in res.findings if f.code != DUPLICATE]
-            seen = by_path[str(res.path)]
-            sub = res.submission
-            sha = getattr(sub, "sha256", "") or seen.sha256
-            if sha != seen.sha256:  # the file changed between hashing and reading: record what was read
-                chunk.append(Received(res, sha, sub.size, sub.mtime))
-            else:
-                chunk.append(Received(res, seen.sha256, seen.size, seen.mtime))
-            if n + 1 < len(keys) and res.valid and res.unit and res.period and sub is not None:
-                for code, entry in sub.indicators.items():
-                    cell = entry.ytd
-                    if cell is not None and isinstance(cell.value, int) and not isinstance(cell.value, bool):
-                        history.add(res.unit, res.period, code, cell.value)
-            if len(chunk) >= RECORD_CHUNK:
-                record(chunk)
-                chunk = []
-        record(chunk)
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # The ledger -> one period's tables
 
@@ -547,11 +588,41 @@ def _units(catalogue: Catalogue, extra: set[str]) -> list[str]:
     return codes + sorted(u for u in extra if u and u not in known)
 
 
+def _carried_rows(led: Ledger, period: Period, have: set[str]) -> tuple[dict[int, tuple[str, str]], dict[int, str],
+                                                                         list[tuple]]:
+    """Year-to-date figures carried forward for units with no accepted file for ``period``: each such unit's latest
+    current file of an earlier month of the year. ``({file id: (unit, file name)}, {file id: month}, rows as
+    :func:`_cell_rows`, "ytd" cells only)``."""
+    latest: dict[str, tuple[str, int, str]] = {}
+    for unit, month, file_id, name in led.db.execute(
+            """SELECT c.unit, c.period, c.file_id, f.file_name FROM current c JOIN files f ON f.id = c.file_id
+               WHERE c.period >= ? AND c.period < ? ORDER BY c.period""",
+            (f"{period.year:04d}-01", str(period))):
+        if unit not in have:
+            latest[unit] = (month, file_id, name)
+    files = {file_id: (unit, name) for unit, (_month, file_id, name) in latest.items()}
+    months = {file_id: month for _unit, (month, file_id, _name) in latest.items()}
+    rows: list[tuple] = []
+    ids = sorted(files)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows.extend(led.db.execute(
+            f"""SELECT file_id, code, "column", value, type, CASE WHEN raw = value THEN NULL ELSE raw END, cell
+                FROM file_values WHERE file_id IN ({marks}) AND "column" = 'ytd' ORDER BY file_id""", chunk))
+    return files, months, rows
+
+
 def _load_period(led: Ledger, period: Period, catalogue: Catalogue) -> PeriodData:
     files = _year_files(led, period)
     current, rows = _cell_rows(led, period)
-    units = _units(catalogue, {unit for unit, _name in current.values()} | {f["unit"] for f in files if f["unit"]})
-    values, assessments = _tables(current, rows, units, catalogue)
+    have = {unit for unit, _name in current.values()}
+    carried_files, carried_months, carried_rows = _carried_rows(led, period, have)
+    units = _units(catalogue, have | {unit for unit, _name in carried_files.values()}
+                   | {f["unit"] for f in files if f["unit"]})
+    values, assessments = _tables({**current, **carried_files}, itertools.chain(rows, carried_rows), units,
+                                  catalogue, carried_months)
+    carried = {carried_files[file_id][0]: month for file_id, month in carried_months.items()}
     status = _status(files, units, period, catalogue)
     month_status = {r.unit: r.status for r in status[status["period"] == str(period)].itertuples()}
     attainment = attainment_table(values, assessments, units, catalogue, month_status)
@@ -572,7 +643,18 @@ def _load_period(led: Ledger, period: Period, catalogue: Catalogue) -> PeriodDat
         status=status,
         previous=previous,
         findings=_findings(led, period, files),
+        carried=carried,
+        received=_received_table(files, units),
     )
+
+
+def _received_table(files: list[dict[str, Any]], units: list[str]) -> pd.DataFrame:
+    """The year's files (RECEIVED_COLUMNS), by unit in registry order, then month, then received order."""
+    rank = {u: i for i, u in enumerate(units)}
+    rows = [(f["unit"], f["period"], f["file_name"], f["container"], _received_day(f),
+             RECEIVED_HOW_VI.get(f["received_how"] or RECEIVED_MTIME), f["status"], f["reason"])
+            for f in sorted(files, key=lambda f: (rank.get(f["unit"], 1 << 30), f["period"] or "", f["id"]))]
+    return _frame(rows, RECEIVED_COLUMNS)
 
 
 def _frame(records: list[tuple], columns: list[str]) -> pd.DataFrame:
@@ -580,8 +662,8 @@ def _frame(records: list[tuple], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(records if records else None, columns=columns, dtype=object)
 
 
-def _tables(files: dict[int, tuple[str, str]], rows: Iterable[tuple], units: list[str], catalogue: Catalogue
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _tables(files: dict[int, tuple[str, str]], rows: Iterable[tuple], units: list[str], catalogue: Catalogue,
+            carried: dict[int, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``values`` and ``assessments`` from the ledger's cells of the current files (:func:`_cell_rows`), in catalogue
     order: by unit, then indicator, then column (month, ytd, note)."""
     unit_rank = {u: i for i, u in enumerate(units)}
@@ -596,12 +678,14 @@ def _tables(files: dict[int, tuple[str, str]], rows: Iterable[tuple], units: lis
     keys = []
     target_cells: dict[tuple[str, int], dict[str, Any]] = {}
     numbers: dict[str, int] = {}  # figures repeat too: one int object for each text
-    last_file, unit, file_name, base = None, "", "", 0
+    carried = carried or {}
+    last_file, unit, file_name, base, from_month = None, "", "", 0, None
     for file_id, code, column, text, kind, raw, cell in rows:
         if file_id != last_file:  # a file's cells come together
             last_file = file_id
             unit, file_name = files[file_id]
             base = unit_rank.get(unit, 1 << 30) * span
+            from_month = carried.get(file_id)
         if code.startswith("T"):
             number = int(code[1:])
             entry = target_cells.get((unit, number))
@@ -633,26 +717,26 @@ def _tables(files: dict[int, tuple[str, str]], rows: Iterable[tuple], units: lis
             raw = text if kind == "str" else shared.setdefault(text, text)
         else:
             raw = shared.setdefault(raw, raw)
-        value_records.append((unit, code, column, value, raw, cell, file_name))
+        value_records.append((unit, code, column, value, raw, cell, file_name, from_month))
         keys.append(base + at)
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    values = _frame([value_records[i] for i in order], VALUE_COLUMNS)
+    values = _frame([value_records[i] for i in order], [*VALUE_COLUMNS, CARRIED])
     targets = sorted(target_cells.values(), key=lambda e: (unit_rank.get(e["unit"], 1 << 30), e["target"]))
     assessments = _frame([tuple(e[c] for c in ASSESSMENT_COLUMNS) for e in targets], ASSESSMENT_COLUMNS)
     return values, assessments
 
 
 def _year_files(led: Ledger, period: Period) -> list[dict[str, Any]]:
-    """Files of January..period of the year that count for the status grid and the findings (current and rejected
-    ones; files of an unknown period received in a run for this period too)."""
+    """Every file of January..period of the year (current, superseded, older and rejected ones; files of an unknown
+    period received in a run for this period too): the status grid, its details and the findings come from them."""
     cur = led.db.execute(
         """SELECT f.id, f.unit, COALESCE(f.period, CASE WHEN b.period = ? THEN b.period END) AS period,
-                  f.file_name, f.mtime, f.status, f.reason, f.errors
+                  f.file_name, f.mtime, f.status, f.reason, f.errors, f.valid, f.received_on, f.received_how,
+                  f.container
            FROM files f JOIN batches b ON b.id = f.batch_id
-           WHERE f.status IN (?, ?)
-             AND ((f.period >= ? AND f.period <= ?) OR (f.period IS NULL AND b.period = ?))
+           WHERE ((f.period >= ? AND f.period <= ?) OR (f.period IS NULL AND b.period = ?))
            ORDER BY f.id""",
-        (str(period), CURRENT, REJECTED, f"{period.year:04d}-01", str(period), str(period)),
+        (str(period), f"{period.year:04d}-01", str(period), str(period)),
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur]
@@ -667,43 +751,56 @@ def _fmt_date(day: dt.date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
+def _received_day(f: dict[str, Any]) -> dt.date:
+    """The day a file counts as received (the ledger's ``received_on``; its mtime's day for a file recorded before
+    schema 3 that has none)."""
+    text = f.get("received_on")
+    return dt.date.fromisoformat(text) if text else dt.date.fromtimestamp(f["mtime"])
+
+
 def _status(files: list[dict[str, Any]], units: list[str], period: Period, catalogue: Catalogue) -> pd.DataFrame:
     """One row per unit × month from January to ``period``.
 
-    The "received" time is the file's modification time (mtime) as it sits in the inbox: the ledger's own
-    ``received_at`` is when the secretary happened to run the tool, which may be days after the unit sent the file;
-    the mtime is when the unit last saved it (an e-mail client saving an attachment may set it to the save time, so
-    the secretary should save attachments promptly).
+    A month's status is decided by the first file accepted for it (the earliest received valid file) and the day it
+    counts as received (:mod:`thidua.arrivals`: the day set by the secretary, the e-mail's date, the run's
+    ``--received`` day, else the file's modification day): on or before the deadline "Đúng hạn", after it "Trễ hạn".
+    A later correction never makes an on-time month late, and a rejected file never hides an accepted one: "Bị trả
+    lại" only when no file of the month was accepted. Months before the movement's first month are not due. The
+    reason column keeps the detail: corrections, rejected files, the file in use.
     """
-    current: dict[tuple[str, str], dict[str, Any]] = {}
-    rejected: dict[tuple[str, str], dict[str, Any]] = {}
+    accepted: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    rejected: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in files:
         key = (f["unit"], f["period"])
-        if f["status"] == CURRENT:
-            current[key] = f
-        elif key not in rejected or _newer(f, rejected[key]):
-            rejected[key] = f
+        (accepted if f["valid"] and f["status"] != REJECTED else rejected).setdefault(key, []).append(f)
     records = []
     months = [(month, str(month)) for month in period.months_of_year()]
     deadlines = {text: catalogue.organisation(m.first_day).deadline(m.year, m.month) for m, text in months}
     for unit in units:
         for _month, text in months:
             key = (unit, text)
-            cur, rej = current.get(key), rejected.get(key)
-            if rej is not None and (cur is None or _newer(rej, cur)):
-                reason = rej["reason"] or "Bị trả lại"
-                if cur is not None:
-                    reason += f" Đang dùng tệp trước đó: {cur['file_name']}."
-                when = dt.datetime.fromtimestamp(rej["mtime"])
-                records.append((unit, text, STATUS_REJECTED, when, rej["file_name"], reason))
-            elif cur is not None:
-                when = dt.datetime.fromtimestamp(cur["mtime"])
-                deadline = deadlines[text]
-                if when.date() <= deadline:
-                    records.append((unit, text, ON_TIME, when, cur["file_name"], None))
-                else:
-                    late = f"Nộp ngày {_fmt_date(when.date())}, sau hạn {_fmt_date(deadline)}."
-                    records.append((unit, text, LATE, when, cur["file_name"], late))
+            ok, bad = accepted.get(key, []), rejected.get(key, [])
+            if ok:
+                first = min(ok, key=lambda f: (_received_day(f), f["id"]))
+                used = next((f for f in ok if f["status"] == CURRENT), first)
+                day, deadline = _received_day(first), deadlines[text]
+                notes = []
+                if day > deadline:
+                    notes.append(f"Nộp ngày {_fmt_date(day)}, sau hạn {_fmt_date(deadline)}.")
+                if len(ok) > 1:
+                    notes.append(f"Đã gửi {len(ok) - 1} bản sửa, bổ sung; đang dùng {used['file_name']}.")
+                if bad:
+                    notes.append(f"{len(bad)} tệp bị trả lại.")
+                status = ON_TIME if day <= deadline else LATE
+                records.append((unit, text, status, day, used["file_name"], " ".join(notes) or None))
+            elif bad:
+                last = max(bad, key=lambda f: (f["mtime"], f["id"]))
+                reason = last["reason"] or "Bị trả lại"
+                if len(bad) > 1:
+                    reason = f"{len(bad)} tệp bị trả lại. Tệp mới nhất: {reason}"
+                records.append((unit, text, STATUS_REJECTED, _received_day(last), last["file_name"], reason))
+            elif not catalogue.is_due(text):
+                records.append((unit, text, NOT_DUE, None, None, NOT_DUE_REASON))
             else:
                 records.append((unit, text, MISSING, None, None, MISSING_REASON))
     return _frame(records, STATUS_COLUMNS)
@@ -712,7 +809,7 @@ def _status(files: list[dict[str, Any]], units: list[str], period: Period, catal
 def _findings(led: Ledger, period: Period, files: list[dict[str, Any]]) -> list[Finding]:
     """Findings of the period's current files and of rejected files still outstanding (newer than the current file
     of their unit, or with no current file)."""
-    month = [f for f in files if f["period"] == str(period)]
+    month = [f for f in files if f["period"] == str(period) and f["status"] in (CURRENT, REJECTED)]
     current = {f["unit"]: f for f in month if f["status"] == CURRENT}
     wanted = []
     for f in month:
@@ -775,7 +872,8 @@ def attainment_table(
     cells = dict(zip(keys, judged["value"].tolist(), strict=True))
     assess = {(u, t): (a, e) for u, t, a, e in zip(*(assessments[c].tolist() for c in
                                                      ("unit", "target", "assessment", "explanation")), strict=True)}
-    with_file = set(values["unit"]) | set(assessments["unit"])
+    own = values[values[CARRIED].isna()] if CARRIED in values.columns and len(values) else values
+    with_file = set(own["unit"]) | set(assessments["unit"])
     records = []
     for unit in units:
         for target in catalogue.targets:

@@ -10,7 +10,6 @@ written ``\\xff`` (:func:`display_name`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 import stat
@@ -90,21 +89,6 @@ def resolved(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
-def sha256_of(path: Path) -> tuple[str, os.stat_result]:
-    """The SHA-256 of a file read in chunks (never whole into memory), and its ``stat`` taken from the open file."""
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        digest = hashlib.file_digest(fh, "sha256") if hasattr(hashlib, "file_digest") else _digest(fh)
-    return digest.hexdigest(), st
-
-
-def _digest(fh) -> hashlib._Hash:
-    digest = hashlib.sha256()
-    while chunk := fh.read(HASH_CHUNK):
-        digest.update(chunk)
-    return digest
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Targets
 
@@ -141,15 +125,17 @@ def _is_unit_form(path: Path) -> bool:
         return False
 
 
-def _received(ledger: Path, target: Path, tables: tuple[str, ...]) -> bool:
+def _received(ledger: Path, target: Path) -> bool:
     """``target``'s bytes are those of a file the ledger received."""
     from .ledgerfile import open_readonly
 
-    db = open_readonly(ledger, tables)
+    db = open_readonly(ledger)
     if db is None:
         return False
     try:
-        digest, _st = sha256_of(target)
+        from .arrivals import hash_file
+
+        digest = hash_file(target)[0]
         return db.execute("SELECT 1 FROM files WHERE sha256 = ?", (digest,)).fetchone() is not None
     except (OSError, sqlite3.Error):
         return False
@@ -181,8 +167,7 @@ def check_workbook_package(path: Path) -> None:
                           "Chưa có gì được ghi.")
 
 
-def check_consolidate(inbox: Path, ledger: Path, target: Path | None, workbook: bool, period, catalogue,
-                      tables: tuple[str, ...]) -> None:
+def check_consolidate(inbox: Path, ledger: Path, target: Path | None, workbook: bool, period, catalogue) -> None:
     """Everything a consolidation checks before its first write, so that exit status 2 means nothing was written:
     the target's kind and folder, outputs that would replace an input (the ledger, a unit's file in the inbox), and
     that the organisation configuration covers every month the master shows."""
@@ -200,7 +185,7 @@ def check_consolidate(inbox: Path, ledger: Path, target: Path | None, workbook: 
         check_folder(target, "tệp tổng hợp")
         if _same(_folder_of(target), Path(inbox)) and (
                 NAME_RE.match(target.name) or (target.is_file() and (_is_unit_form(target)
-                                                                     or _received(ledger, target, tables)))):
+                                                                     or _received(ledger, target)))):
             raise ThiDuaError(f"{option} “{target}” là tệp báo cáo của đơn vị trong thư mục nhận: ghi vào sẽ xóa "
                               "mất báo cáo đơn vị gửi. Hãy chọn tên khác (ví dụ tong-hop-<kỳ>.xlsx cạnh thư mục nhận). "
                               "Chưa có gì được ghi.")

@@ -29,6 +29,11 @@ master is made from) it was written from and the SHA-256 of the file as written.
 of the record (not in :data:`TABLES`): a run with nothing new leaves a master that is still exactly what it would write
 as it is (see :func:`thidua.consolidate.consolidate`).
 
+Schema version 3 adds, per file, ``received_on`` (the day the file counts as received, for lateness), ``received_how``
+(how that day is known: :data:`RECEIVED_HOW_VI`), ``container`` (the e-mail or zip it arrived in) and ``basis`` (what a
+verdict depended on: the catalogue and the unit's earlier months; a rejected file whose basis changed is checked again),
+and the table ``events`` (a file re-checked, its received date set), which is part of the record.
+
 Policy (:meth:`Ledger.record`): the newest file (by mtime, then received order) without errors is current; a file with
 errors never becomes current (it is kept as rejected, with why); an older file never replaces a newer one; every
 replacement is logged.
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -142,9 +148,61 @@ MIGRATIONS: list[str] = [
         written_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 3: the year's workflow: when each file was received and how that is known, the e-mail or zip it came in, what
+    # its verdict depended on (re-checks), and every later event of a file (re-checked, received date set)
+    """
+    ALTER TABLE files ADD COLUMN received_on TEXT;
+    ALTER TABLE files ADD COLUMN received_how TEXT;
+    ALTER TABLE files ADD COLUMN container TEXT;
+    ALTER TABLE files ADD COLUMN basis TEXT;
+    UPDATE files SET received_on = date(mtime, 'unixepoch', 'localtime'), received_how = 'mtime';
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id),
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX events_file ON events (file_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-TABLES = ("batches", "files", "file_values", "findings", "current", "replacements")
+TABLES = ("batches", "files", "file_values", "findings", "current", "replacements", "events")
+
+#: How a file's received date is known (``files.received_how``), in the order of precedence: set by the secretary
+#: afterwards (``thidua received``), the Date header of the e-mail it came attached to, the date given for the whole
+#: run (``--received``), the file's modification time in the inbox.
+RECEIVED_MANUAL, RECEIVED_EMAIL, RECEIVED_BATCH, RECEIVED_MTIME = "manual", "email", "batch", "mtime"
+RECEIVED_HOW_VI = {
+    RECEIVED_MANUAL: "Văn phòng nhập",
+    RECEIVED_EMAIL: "Ngày gửi thư điện tử",
+    RECEIVED_BATCH: "Ngày nhận của đợt",
+    RECEIVED_MTIME: "Thời điểm lưu tệp",
+}
+
+
+_FILE_KEYS = "id, status, unit, period, basis, path, container, sha256"
+
+
+def find_ledger(start: Path | str, *, below: bool = False) -> Path | None:
+    """The year's ledger as every command finds it: ``thidua-ledger.sqlite`` in ``start`` (a folder, or a file's
+    folder), else in its parent, else in its grandparent (one inbox per month under the year's folder, or under a
+    folder of inboxes); with ``below``, else in exactly one subfolder of ``start`` (the report run from the year's
+    folder when the ledger sits beside the inboxes one level down). None when there is none."""
+    here = Path(start).resolve()
+    if here.is_file() or (not here.exists() and here.suffix):
+        here = here.parent
+    for folder in (here, here.parent, here.parent.parent):
+        candidate = folder / DEFAULT_NAME
+        if candidate.is_file():
+            return candidate
+    if below and here.is_dir():
+        found = []
+        with contextlib.suppress(OSError):
+            found = [p / DEFAULT_NAME for p in here.iterdir() if p.is_dir() and (p / DEFAULT_NAME).is_file()]
+        if len(found) == 1:
+            return found[0]
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -195,12 +253,24 @@ def decode_value(text: str | None, kind: str | None) -> Any:
 
 @dataclass
 class Received:
-    """One file to record: the validation result and the identity of the bytes that were checked."""
+    """One file to record: the validation result and the identity of the bytes that were checked.
+
+    ``received_on``/``received_how``: when the file counts as received and how that is known (default: the day of
+    its mtime); ``origin``: the path to record when it is not the path that was read (an e-mail's or zip's
+    attachment: ``thư.eml › tệp.xlsx``), ``container`` the e-mail or zip; ``basis``: see :meth:`Ledger.basis`."""
 
     result: FileResult
     sha256: str
     size: int
     mtime: float
+    received_on: dt.date | None = None
+    received_how: str = RECEIVED_MTIME
+    origin: str | None = None
+    container: str | None = None
+    basis: str | None = None
+
+    def received_day(self) -> dt.date:
+        return self.received_on or dt.date.fromtimestamp(self.mtime)
 
 
 @dataclass
@@ -212,6 +282,7 @@ class RecordSummary:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     older: list[dict[str, Any]] = field(default_factory=list)
     replacements: list[dict[str, Any]] = field(default_factory=list)
+    rechecked: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _now() -> str:
@@ -234,7 +305,7 @@ class Ledger:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             ledgerfile.precheck(self.path, create=create)  # another application's file is refused untouched
             self.db = db = sqlite3.connect(str(self.path), isolation_level=None, timeout=ledgerfile.LOCK_TIMEOUT)
-            self._kind = ledgerfile.identify(db, self.path, TABLES, create=create)  # before any write, even a pragma
+            self._kind = ledgerfile.identify(db, self.path, create=create)  # before any write, even a pragma
             self.db.execute("PRAGMA journal_mode=DELETE")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -296,7 +367,7 @@ class Ledger:
             with ledgerfile.write_lock(self.db, self.path):
                 version = self.version
                 self._check_version(version)
-                self._kind = ledgerfile.identify(self.db, self.path, TABLES, create=self._create)
+                self._kind = ledgerfile.identify(self.db, self.path, create=self._create)
                 for number in range(version, SCHEMA_VERSION):
                     for statement in MIGRATIONS[number].split(";"):
                         if statement.strip():
@@ -311,8 +382,10 @@ class Ledger:
             raise
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Ledger]:
-        """``BEGIN IMMEDIATE … COMMIT`` (rolled back on any error). Not re-entrant."""
+    def transaction(self, *, backup: bool = False) -> Iterator[Ledger]:
+        """``BEGIN IMMEDIATE … COMMIT`` (rolled back on any error). Not re-entrant. ``backup``: when the transaction
+        changed anything, copy the ledger as it was before it into ``.backup/`` just before the commit
+        (:func:`thidua.ledgerfile.backup_committed`)."""
         if self._in_transaction:
             raise RuntimeError("ledger transaction already open")
         try:
@@ -322,9 +395,12 @@ class Ledger:
                 from None
         self._in_transaction = True
         self._batch = None
+        changes = self.db.total_changes
         try:
             try:
                 yield self
+                if backup and self.db.total_changes != changes:
+                    ledgerfile.backup_committed(self.path)
             except BaseException:
                 self._rollback()
                 raise
@@ -364,6 +440,28 @@ class Ledger:
             marks = ",".join("?" * len(chunk))
             found.update(h for (h,) in self.db.execute(f"SELECT sha256 FROM files WHERE sha256 IN ({marks})", chunk))
         return found
+
+    def known_files(self, hashes: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The recorded files among ``hashes``: sha256 -> ``{id, status, unit, period, basis, path, container,
+        sha256}``."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            cur = self.db.execute(f"SELECT {_FILE_KEYS} FROM files WHERE sha256 IN ({marks})", chunk)
+            cols = [d[0] for d in cur.description]
+            for row in cur:
+                entry = dict(zip(cols, row, strict=True))
+                found[entry["sha256"]] = entry
+        return found
+
+    def rejected_files(self, year: str) -> list[dict[str, Any]]:
+        """The rejected files of a year (as :meth:`known_files`), in received order."""
+        cur = self.db.execute(f"SELECT {_FILE_KEYS} FROM files WHERE status = ? AND period >= ? AND period <= ? "
+                              "ORDER BY id", (REJECTED, f"{year}-01", f"{year}-12"))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
 
     def earlier_ytd(self, unit: str, period: str, code: str) -> tuple[str, int] | None:
         """The latest earlier month of the same year (``YYYY-MM``) for which ``unit`` has a current file with a
@@ -407,10 +505,11 @@ class Ledger:
     def state(self) -> str:
         """Where the record stands: it changes with every run that records anything (each such run adds a batch and
         files) and with the schema."""
-        batch, files, last = self.db.execute(
-            "SELECT (SELECT MAX(id) FROM batches), (SELECT COUNT(*) FROM files), (SELECT MAX(id) FROM files)"
+        batch, files, last, event = self.db.execute(
+            "SELECT (SELECT MAX(id) FROM batches), (SELECT COUNT(*) FROM files), (SELECT MAX(id) FROM files), "
+            "(SELECT MAX(id) FROM events)"
         ).fetchone()
-        return f"{self.version}:{batch}:{files}:{last}"
+        return f"{self.version}:{batch}:{files}:{last}:{event}"
 
     def master_note(self, target: str) -> tuple[str, str] | None:
         """``(state, sha256)`` noted when the master ``target`` (a resolved path) was last written, if it was."""
@@ -485,11 +584,10 @@ class Ledger:
         )
         return summary
 
-    def _insert_file(self, item: Received, batch: int, received_at: str, batch_period: str | None
-                     ) -> tuple[int, dict[str, Any]]:
+    def _verdict(self, item: Received, batch_period: str | None) -> dict[str, Any]:
+        """What a checked file is: its unit and period, whether it is valid, its counts (the ``info`` of a file)."""
         res = item.result
         sub = res.submission
-        stamp = (getattr(sub, "stamp", None) or {}) if sub is not None else {}
         errors = sum(1 for f in res.findings if f.severity == ERROR)
         warnings = sum(1 for f in res.findings if f.severity == WARNING)
         valid = errors == 0 and bool(res.unit) and bool(res.period)
@@ -500,8 +598,8 @@ class Ledger:
             # is of another month (a unit that filled in last month's form); else what the file says, else the run's.
             unit = unit or getattr(sub, "name_unit", None)
             period = getattr(sub, "name_period", None) or period or batch_period
-        info = {
-            "path": display_name(path),  # the name as shown; stored losslessly below (its bytes if not UTF-8)
+        return {
+            "path": display_name(item.origin or path),  # as shown; stored losslessly (its bytes if not UTF-8)
             "file_name": display_name(getattr(sub, "file_name", None) or path.name),
             "sha256": item.sha256,
             "size": item.size,
@@ -512,22 +610,123 @@ class Ledger:
             "errors": errors,
             "warnings": warnings,
             "first_errors": "; ".join([f.message for f in res.findings if f.severity == ERROR][:3]),
+            "received_on": item.received_day().isoformat(),
+            "received_how": item.received_how,
+            "container": item.container,
         }
+
+    def basis(self, unit: str | None, period: str | None, catalogue_fingerprint: str | None) -> str:
+        """What the verdict on a file of ``unit`` and ``period`` depends on besides its own bytes: the catalogue (with
+        the unit registry and the organisation) and which file is current for each earlier month of the unit's year
+        (the year-to-date checks). A rejected file whose basis is no longer the same is checked again."""
+        digest = hashlib.sha256((catalogue_fingerprint or "").encode("utf-8"))
+        if unit and period and len(period) == 7:
+            for month, file_id in self.db.execute(
+                    "SELECT period, file_id FROM current WHERE unit = ? AND period >= ? AND period < ? ORDER BY period",
+                    (unit, f"{period[:4]}-01", period)):
+                digest.update(f"|{month}:{file_id}".encode())
+        return digest.hexdigest()
+
+    def _insert_file(self, item: Received, batch: int, received_at: str, batch_period: str | None
+                     ) -> tuple[int, dict[str, Any]]:
+        sub = item.result.submission
+        stamp = (getattr(sub, "stamp", None) or {}) if sub is not None else {}
+        info = self._verdict(item, batch_period)
+        unit, period = info["unit"], info["period"]
         file_id = self.db.execute(
             """INSERT INTO files (batch_id, path, file_name, sha256, size, mtime, received_at, unit, period, name_unit,
                    name_period, stamp_ok, stamp_template_id, stamp_catalogue_id, stamp_catalogue_version, stamp_unit,
-                   stamp_period, valid, errors, warnings, status, reason)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   stamp_period, valid, errors, warnings, status, reason, received_on, received_how, container, basis)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
-                batch, stored_path(path), info["file_name"], item.sha256, item.size, item.mtime, received_at, unit,
+                batch, stored_path(item.origin or item.result.path), info["file_name"], item.sha256, item.size,
+                item.mtime, received_at, unit,
                 period, getattr(sub, "name_unit", None), getattr(sub, "name_period", None),
                 int(bool(getattr(sub, "stamp_ok", False))), stamp.get("template_id"), stamp.get("catalogue_id"),
-                stamp.get("catalogue_version"), stamp.get("unit_code"), stamp.get("period"), int(valid), errors,
-                warnings, REJECTED, None,
+                stamp.get("catalogue_version"), stamp.get("unit_code"), stamp.get("period"), int(info["valid"]),
+                info["errors"], info["warnings"], REJECTED, None, info["received_on"], info["received_how"],
+                info["container"], self.basis(unit, period, item.basis),
             ),
         ).lastrowid
         info["id"] = file_id
         return file_id, info
+
+    def recheck(self, file_id: int, item: Received, *, why: str, batch_period: str | None = None,
+                summary: RecordSummary | None = None) -> RecordSummary:
+        """Record a new verdict on a rejected file already in the ledger (same bytes, checked again because what its
+        rejection depended on changed, or on demand): its values and findings are replaced, the current-file policy
+        is applied as for a new file, and the event is logged with the old and the new verdict. Must run inside
+        :meth:`transaction`."""
+        if not self._in_transaction:
+            raise RuntimeError("Ledger.recheck must run inside Ledger.transaction()")
+        summary = summary if summary is not None else RecordSummary()
+        old = self.db.execute("SELECT status, errors, file_name FROM files WHERE id = ?", (file_id,)).fetchone()
+        if old is None or old[0] != REJECTED:
+            return summary
+        sub = item.result.submission
+        stamp = (getattr(sub, "stamp", None) or {}) if sub is not None else {}
+        info = self._verdict(item, batch_period)
+        info.pop("path")  # the file keeps the path, name and received date it was recorded with
+        row = self.db.execute("SELECT path, file_name, received_on, received_how, container FROM files WHERE id = ?",
+                              (file_id,)).fetchone()
+        info.update(path=row[0], file_name=row[1], received_on=row[2], received_how=row[3], container=row[4],
+                    id=file_id)
+        self.db.execute("DELETE FROM file_values WHERE file_id = ?", (file_id,))
+        self.db.execute("DELETE FROM findings WHERE file_id = ?", (file_id,))
+        self.db.execute(
+            """UPDATE files SET unit = ?, period = ?, stamp_ok = ?, stamp_template_id = ?, stamp_catalogue_id = ?,
+                   stamp_catalogue_version = ?, stamp_unit = ?, stamp_period = ?, valid = ?, errors = ?, warnings = ?,
+                   basis = ? WHERE id = ?""",
+            (info["unit"], info["period"], int(bool(getattr(sub, "stamp_ok", False))), stamp.get("template_id"),
+             stamp.get("catalogue_id"), stamp.get("catalogue_version"), stamp.get("unit_code"), stamp.get("period"),
+             int(info["valid"]), info["errors"], info["warnings"], self.basis(info["unit"], info["period"], item.basis),
+             file_id),
+        )
+        self.db.executemany(
+            'INSERT INTO file_values (file_id, unit, period, code, "column", value, type, raw, cell) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            list(_value_rows(file_id, item.result, info["unit"], info["period"])),
+        )
+        self.db.executemany(
+            "INSERT INTO findings (file_id, seq, code, severity, message, sheet, cell, indicator, value, value_type) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            list(_finding_rows(file_id, item.result.findings)),
+        )
+        at = _now()
+        self._apply_policy(file_id, info, at, summary)
+        status = self.db.execute("SELECT status FROM files WHERE id = ?", (file_id,)).fetchone()[0]
+        before = f"bị trả lại ({old[1]} lỗi)"
+        after = (f"vẫn bị trả lại ({info['errors']} lỗi)" if status == REJECTED
+                 else "được dùng" if status == CURRENT else "hợp lệ nhưng cũ hơn tệp đang dùng")
+        self.log(file_id, "recheck", f"Kiểm tra lại ({why}): {before} → {after}.", at=at)
+        summary.rechecked.append({**info, "status": status, "why": why})
+        return summary
+
+    def log(self, file_id: int, kind: str, detail: str, *, at: str | None = None) -> None:
+        """Add an event to a file's history (inside a transaction)."""
+        self.db.execute("INSERT INTO events (file_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                        (file_id, at or _now(), kind, detail))
+
+    def events(self, file_id: int | None = None) -> list[dict[str, Any]]:
+        cond, args = ("WHERE file_id = ?", (file_id,)) if file_id is not None else ("", ())
+        cur = self.db.execute(f"SELECT * FROM events {cond} ORDER BY id", args)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    def set_received(self, file_id: int, day: dt.date, note: str = "") -> tuple[str | None, str]:
+        """Set the day a recorded file counts as received (the secretary knows it better than the file's time), and
+        log it; ``(old day, new day)`` as ISO dates. A transaction of its own."""
+        with self.transaction():
+            row = self.db.execute("SELECT received_on FROM files WHERE id = ?", (file_id,)).fetchone()
+            if row is None:
+                raise ThiDuaError(f"Sổ theo dõi không có tệp mã {file_id}.")
+            new = day.isoformat()
+            self.db.execute("UPDATE files SET received_on = ?, received_how = ? WHERE id = ?",
+                            (new, RECEIVED_MANUAL, file_id))
+            shown = "chưa ghi" if row[0] is None else dt.date.fromisoformat(row[0]).strftime("%d/%m/%Y")
+            detail = f"Ngày nhận: {shown} → {day:%d/%m/%Y}" + (f" ({note})" if note else "") + "."
+            self.log(file_id, "received", detail)
+        return row[0], new
 
     def _apply_policy(self, file_id: int, info: dict[str, Any], at: str, summary: RecordSummary) -> None:
         unit, period = info["unit"], info["period"]
@@ -662,8 +861,8 @@ class LedgerHistory:
         if found is None:
             found = {}
             if not self._frozen:
-                if self._db is None and Path(self.path).exists():
-                    self._db = ledgerfile.open_readonly(self.path, TABLES)
+                if self._db is None and self.path and Path(self.path).is_file():
+                    self._db = ledgerfile.open_readonly(self.path)
                 if self._db is not None:
                     for _unit, code, period, value in self._db.execute(
                             _YTD_QUERY.format(marks="?"), (f"{year}-01", f"{year}-12", unit)):
@@ -673,11 +872,12 @@ class LedgerHistory:
 
     def earlier_ytd(self, unit: str, period: str, code: str) -> tuple[str, int] | None:
         year = period[:4]
-        candidates = [
-            (p, v) for p, v in (*self._unit_year(unit, year).get(code, ()), *self.overlay.get((unit, code), ()))
-            if p[:4] == year and p < period
-        ]
-        return max(candidates) if candidates else None
+        # A month checked in this run (the overlay) replaces what the ledger holds for that month: a corrected
+        # earlier month is what a later month is compared with.
+        by_month = dict(self._unit_year(unit, year).get(code, ()))
+        by_month.update(self.overlay.get((unit, code), ()))
+        earlier = [(p, v) for p, v in by_month.items() if p[:4] == year and p < period]
+        return max(earlier) if earlier else None
 
 
 def open_ledger(path_or_ledger: Ledger | Path | str) -> tuple[Ledger, bool]:

@@ -32,6 +32,8 @@ APPLICATION_ID = int.from_bytes(b"TDua", "big")
 LOCK_TIMEOUT = 30.0
 KEEP_BACKUPS = 5
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: The tables of the first schema, which every ledger has: how a ledger made before the application id is recognised.
+IDENTITY_TABLES = ("batches", "files", "file_values", "findings", "current", "replacements")
 _HEADER = 100
 
 
@@ -76,10 +78,10 @@ def precheck(path: Path, *, create: bool) -> None:
         raise _foreign(path, "đây là cơ sở dữ liệu của một chương trình khác")
 
 
-def identify(db: sqlite3.Connection, path: Path, tables: tuple[str, ...], *, create: bool) -> str:
+def identify(db: sqlite3.Connection, path: Path, *, create: bool) -> str:
     """``"ours"`` (the ledger carries our application id), ``"legacy"`` (a ledger made before the id: it has every one
-    of ``tables`` and a schema version), or ``"new"`` (an empty database, allowed when ``create``). Anything else is
-    refused with :class:`ThiDuaError`. Reads only."""
+    of :data:`IDENTITY_TABLES` and a schema version), or ``"new"`` (an empty database, allowed when ``create``).
+    Anything else is refused with :class:`ThiDuaError`. Reads only."""
     app = db.execute("PRAGMA application_id").fetchone()[0]
     if app == APPLICATION_ID:
         return "ours"
@@ -91,7 +93,7 @@ def identify(db: sqlite3.Connection, path: Path, tables: tuple[str, ...], *, cre
         if not create:
             raise _empty(path)
         return "new"
-    if version >= 1 and set(tables) <= names:
+    if version >= 1 and set(IDENTITY_TABLES) <= names:
         return "legacy"
     raise _foreign(path, "đây là cơ sở dữ liệu của một chương trình khác (không có các bảng của sổ theo dõi)")
 
@@ -179,7 +181,7 @@ def readonly_uri(path: Path | str) -> str:
     return Path(os.path.abspath(path)).as_uri() + "?mode=ro"
 
 
-def open_readonly(path: Path | str, tables: tuple[str, ...]) -> sqlite3.Connection | None:
+def open_readonly(path: Path | str) -> sqlite3.Connection | None:
     """A read-only connection to the ledger at ``path``, or None when there is none (missing, empty, or not a
     ledger: nothing is read from another database)."""
     path = Path(path)
@@ -189,7 +191,7 @@ def open_readonly(path: Path | str, tables: tuple[str, ...]) -> sqlite3.Connecti
     except (ThiDuaError, OSError, sqlite3.Error):
         return None
     try:
-        identify(db, path, tables, create=False)
+        identify(db, path, create=False)
     except (ThiDuaError, sqlite3.Error):
         db.close()
         return None
@@ -237,20 +239,25 @@ def backup_ledger(db: sqlite3.Connection, path: Path, keep: int = KEEP_BACKUPS) 
     return dest
 
 
-def backup_if_new(led, hashes) -> Path | None:
-    """Back up the ledger ``led`` (a :class:`thidua.ledger.Ledger`) when it holds files and some of ``hashes`` are
-    new to it, i.e. the run is about to change it."""
-    wanted = set(hashes)
-    if not wanted or led.known_hashes(wanted) >= wanted:
+def backup_committed(path: Path) -> Path | None:
+    """Back up the committed ledger at ``path`` through a read-only connection of its own: called by the session that
+    holds the write lock, just before it commits, so the copy is the ledger as it was before the run. Nothing when it
+    holds no file yet."""
+    db = open_readonly(path)
+    if db is None:
         return None
-    if led.db.execute("SELECT NOT EXISTS (SELECT 1 FROM files)").fetchone()[0]:
-        return None
-    return backup_ledger(led.db, led.path)
+    try:
+        if not db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'files'").fetchone()[0] \
+                or db.execute("SELECT NOT EXISTS (SELECT 1 FROM files)").fetchone()[0]:
+            return None
+        return backup_ledger(db, Path(path))
+    finally:
+        db.close()
 
 
-def check_backup(backup: Path, tables: tuple[str, ...]) -> None:
+def check_backup(backup: Path) -> None:
     """Refuse a file that is not a whole, sound ledger."""
-    db = open_readonly(backup, tables)
+    db = open_readonly(backup)
     if db is None:
         raise ThiDuaError(f"“{backup}” không phải bản sao lưu của sổ theo dõi (hoặc đã hỏng); không khôi phục gì.")
     try:
@@ -263,7 +270,7 @@ def check_backup(backup: Path, tables: tuple[str, ...]) -> None:
         raise ThiDuaError(f"Bản sao lưu “{backup}” bị hỏng (không qua được kiểm tra toàn vẹn); không khôi phục gì.")
 
 
-def restore_ledger(path: Path, backup: Path, tables: tuple[str, ...]) -> Path | None:
+def restore_ledger(path: Path, backup: Path) -> Path | None:
     """Put ``backup`` back as the ledger at ``path``, after keeping the file it replaces in ``.backup/`` (returned;
     None when there was none), so that a restore can itself be undone. The ledger may be damaged (that is what a
     restore is for); another application's database is refused. While another session uses the ledger, nothing is
@@ -274,7 +281,7 @@ def restore_ledger(path: Path, backup: Path, tables: tuple[str, ...]) -> Path | 
     from .sink import BACKUP_DIR
 
     path, backup = Path(path), Path(backup)
-    check_backup(backup, tables)
+    check_backup(backup)
     if path.exists() and os.path.samefile(path, backup):
         raise ThiDuaError("Bản sao lưu và sổ theo dõi là cùng một tệp; không khôi phục gì.")
     head = _header(path)

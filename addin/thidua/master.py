@@ -19,17 +19,19 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .findings import SEVERITY_VI
-from .model import STATUS_COLUMNS, STATUS_VI, PeriodData
+from .model import DUE_STATUSES, FILE_STATUS_VI, STATUS_COLUMNS, STATUS_VI, PeriodData
 from .period import Period
 from .sink import SheetSink
 
 SHEET_SUMMARY = "Tổng hợp"
 SHEET_BY_TARGET = "Theo nội dung"
 SHEET_STATUS = "Tình hình nộp"
+SHEET_RECEIVED = "Tệp đã nhận"
 SHEET_FINDINGS = "Kết quả kiểm tra"
-MASTER_SHEETS = (SHEET_SUMMARY, SHEET_BY_TARGET, SHEET_STATUS, SHEET_FINDINGS)
+MASTER_SHEETS = (SHEET_SUMMARY, SHEET_BY_TARGET, SHEET_STATUS, SHEET_RECEIVED, SHEET_FINDINGS)
 
-STATUS_FILLS = {"Đúng hạn": "C6EFCE", "Trễ hạn": "FFEB9C", "Chưa nộp": "EDEDED", "Bị trả lại": "FFC7CE"}
+STATUS_FILLS = {"Đúng hạn": "C6EFCE", "Trễ hạn": "FFEB9C", "Chưa nộp": "EDEDED", "Bị trả lại": "FFC7CE",
+                "Chưa phát động": "FFFFFF"}
 ROW_TARGET, ROW_INDICATOR, ROW_UNIT = "Nội dung", "Chỉ tiêu", "Đơn vị chưa đạt"
 
 
@@ -113,6 +115,11 @@ def summary_table(data: PeriodData, catalogue: Catalogue) -> Table:
             continue
         name = names[unit]
         by_code = cells.get(unit, {})
+        carried_from = None
+        if unit in data.carried:
+            month = data.carried[unit]
+            carried_from = (f"Chưa có báo cáo {data.period.label}; lũy kế lấy theo báo cáo tháng "
+                            f"{month[5:7]}/{month[:4]}")
         for target, number_text, indicators in layout:
             number = target.number
             assessment, explanation, a_cell, a_file = assess.get((unit, number), (None, None, None, None))
@@ -128,6 +135,8 @@ def summary_table(data: PeriodData, catalogue: Catalogue) -> Table:
                     ref = m_ref or y_ref or None
                 source = (month[2] if month is not None else ytd[2] if ytd is not None
                           else note[2] if note is not None else a_file)
+                if carried_from is not None and source is not None:
+                    source = f"{carried_from}: {source}"
                 append([
                     unit, name, number, code, ind_name, ind_unit,
                     month[0] if month else None, ytd[0] if ytd else None, assessment,
@@ -137,8 +146,17 @@ def summary_table(data: PeriodData, catalogue: Catalogue) -> Table:
         "widths": [10, 30, 8, 9, 60, 9, 12, 12, 12, 45, 30, 10],
         "freeze": "C2",
         "text_columns": (0, 1, 3, 4, 5, 9, 10, 11),
-        "title": f"Tổng hợp báo cáo thi đua {data.period.label}",
+        "title": f"Tổng hợp báo cáo thi đua {data.period.label}" + carried_note(data),
     })
+
+
+def carried_note(data: PeriodData) -> str:
+    """Said wherever year-to-date totals are shown: which units' figures are carried forward from an earlier month."""
+    if not data.carried:
+        return ""
+    listed = ", ".join(f"{u} (tháng {m[5:7]}/{m[:4]})" for u, m in sorted(data.carried.items()))
+    return (f" — lũy kế từ đầu năm gồm {len(data.carried)} đơn vị chưa có báo cáo hợp lệ {data.period.label}, lấy "
+            f"theo báo cáo gần nhất: {listed}")
 
 
 def _ratio(met: int, total: int) -> float | None:
@@ -213,7 +231,7 @@ def by_target_table(data: PeriodData, catalogue: Catalogue) -> tuple[Table, Char
         "freeze": "E2",
         "text_columns": (1, 2, 3, 10, 11),
         "number_formats": {6: "0.0%", 7: "0.0%"},
-        "title": f"Kết quả theo nội dung thi đua {data.period.label}",
+        "title": f"Kết quả theo nội dung thi đua {data.period.label}" + carried_note(data),
     })
     chart = Chart(SHEET_BY_TARGET, {
         "title": f"Tỷ lệ đơn vị đạt theo nội dung — {data.period.label}",
@@ -231,8 +249,8 @@ def by_target_table(data: PeriodData, catalogue: Catalogue) -> tuple[Table, Char
 def status_table(data: PeriodData, catalogue: Catalogue) -> Table:
     """"Tình hình nộp": unit × month of the year; months after the period are left blank."""
     months = list(range(1, 13))
-    header = ["Mã đơn vị", "Tên đơn vị", *[f"Tháng {m}" for m in months], "Đúng hạn", "Trễ hạn", "Chưa nộp",
-              "Bị trả lại", f"Ghi chú ({data.period.label})"]
+    header = ["Mã đơn vị", "Tên đơn vị", *[f"Tháng {m}" for m in months],
+              *[STATUS_VI[k] for k in DUE_STATUSES], f"Ghi chú ({data.period.label})"]
     grid: dict[tuple[str, int], str] = {}
     notes: dict[str, Any] = {}
     s = data.status
@@ -253,7 +271,7 @@ def status_table(data: PeriodData, catalogue: Catalogue) -> Table:
         statuses = [grid.get((unit, m)) for m in months]
         counts = Counter(x for x in statuses if x)
         rows.append([unit, names[unit], *[STATUS_VI.get(x) if x else None for x in statuses],
-                     *[counts.get(k, 0) for k in STATUS_VI], notes.get(unit)])
+                     *[counts.get(k, 0) for k in DUE_STATUSES], notes.get(unit)])
     return Table(SHEET_STATUS, header, rows, {
         "widths": [10, 34, *[11] * 12, 9, 9, 9, 9, 50],
         "freeze": "C2",
@@ -263,12 +281,37 @@ def status_table(data: PeriodData, catalogue: Catalogue) -> Table:
     })
 
 
+def received_table(data: PeriodData, catalogue: Catalogue) -> Table:
+    """"Tệp đã nhận": every file of the year up to the period — the detail behind "Tình hình nộp": when each counts
+    as received and how that is known, which one is used, corrections and rejections."""
+    header = ["Mã đơn vị", "Tên đơn vị", "Kỳ", "Tệp", "Gửi kèm (thư, tệp nén)", "Ngày nhận", "Căn cứ ngày nhận",
+              "Tình trạng", "Ghi chú"]
+    names = _unit_names(data, catalogue)
+    rows = []
+    r = data.received
+    for unit, period, file, container, day, how, status, reason in zip(
+            *_cols(r, "unit", "period", "file", "container", "received_on", "received_how", "file_status", "reason"),
+            strict=True):
+        shown = f"{period[5:7]}/{period[:4]}" if isinstance(period, str) and len(period) == 7 else period
+        rows.append([unit, names.get(unit, unit), shown, file, _clean(container), day, how,
+                     FILE_STATUS_VI.get(status, status), _clean(reason)])
+    return Table(SHEET_RECEIVED, header, rows, {
+        "widths": [10, 30, 9, 36, 28, 12, 20, 18, 70],
+        "freeze": "C2",
+        "text_columns": (0, 1, 2, 3, 4, 6, 7, 8),
+        "number_formats": {5: "dd/mm/yyyy"},
+        "fills": {"Bị trả lại": "FFC7CE", "Đang dùng": "C6EFCE"},
+        "title": f"Các tệp đã nhận năm {data.period.year} (đến {data.period.label}); ngày nhận dùng để tính đúng hạn: "
+                 "ngày Văn phòng nhập, ngày gửi thư điện tử, ngày nhận của đợt, hoặc ngày lưu tệp",
+    })
+
+
 def findings_table(data: PeriodData, catalogue: Catalogue) -> Table:
     """"Kết quả kiểm tra": every finding of the period's current and outstanding rejected files."""
     header = ["Tệp", "Mã đơn vị", "Mã lỗi", "Mức độ", "Trang tính", "Ô", "Chỉ tiêu", "Giá trị", "Nội dung"]
     unit_of: dict[str, str] = {}
     if data.findings:
-        for frame in (data.status, data.values, data.assessments):
+        for frame in (data.received, data.status, data.values, data.assessments):
             # each (file, unit) pair once: a file has tens of rows in the values
             for file, unit in dict.fromkeys(zip(*_cols(frame, "file", "unit"), strict=True)):
                 if _clean(file):
@@ -300,12 +343,12 @@ def validation_findings_table(results: list, period: Period, catalogue: Catalogu
 def master_tables(data: PeriodData, catalogue: Catalogue) -> tuple[list[Table], list[Chart]]:
     by_target, chart = by_target_table(data, catalogue)
     tables = [summary_table(data, catalogue), by_target, status_table(data, catalogue),
-              findings_table(data, catalogue)]
+              received_table(data, catalogue), findings_table(data, catalogue)]
     return tables, [chart]
 
 
 def write_master(data: PeriodData, catalogue: Catalogue, sink: SheetSink) -> None:
-    """Write the four master sheets through ``sink`` (the caller saves)."""
+    """Write the master sheets through ``sink`` (the caller saves)."""
     tables, charts = master_tables(data, catalogue)
     for table in tables:
         sink.write_table(table.sheet, table.header, table.rows, **table.options)

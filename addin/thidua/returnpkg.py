@@ -61,6 +61,7 @@ from .guards import display_name
 from .layout import FILE_PREFIX, SHEET_REPORT
 from .package import require_defusedxml
 from .period import Period
+from .reader import NAME_RE
 from .rules import FATAL_READ, parse_a1
 
 RESULT_SHEET = "Kết quả kiểm tra"
@@ -117,12 +118,17 @@ def safe_stem(name: str) -> str:
 
 
 def package_name(result: FileResult, catalogue: Catalogue, openable: bool) -> str:
-    """The return package's file name (no folder)."""
+    """The return package's file name (no folder): named after the file it marks, so that a re-run replaces its own
+    earlier package and never another file's (two versions of one unit's report get two packages); starting with the
+    form's own name ``ThiDua_<period>_<unit>`` where the file's name is not a form's name already."""
     suffix = ".xlsx"  # never .xlsm: a unit's macros are not carried back (module docstring)
     unit, period = result.unit, result.period
     if (openable and unit and UNIT_CODE_RE.match(unit) and catalogue.unit(unit) is not None and period
             and Period.try_parse(period) is not None and str(Period.parse(period)) == period):
-        return f"{FILE_PREFIX}_{period}_{unit}{suffix}"
+        stem = safe_stem(result.path.name)
+        if NAME_RE.match(stem):  # already named as a form is ("ThiDua_2024-09_VP (sửa)"): keep the unit's name
+            return f"{stem}{suffix}"
+        return f"{FILE_PREFIX}_{period}_{unit} - {stem}{suffix}"
     prefix = "" if openable else "KetQuaKiemTra_"
     return f"{prefix}{safe_stem(result.path.name)}{suffix}"
 

@@ -409,9 +409,14 @@ E_ID_TEMPLATE = Code("E-ID-TEMPLATE", ERROR, "Biểu theo mẫu khác mẫu hi�
 E_ID_CATALOGUE = Code("E-ID-CATALOGUE", ERROR, "Biểu theo phiên bản danh mục chỉ tiêu khác phiên bản hiện hành")
 E_ID_UNIT_UNKNOWN = Code("E-ID-UNIT-UNKNOWN", ERROR, "Mã đơn vị không có trong danh sách đơn vị")
 E_ID_UNIT_NAME = Code("E-ID-UNIT-NAME", ERROR, "Đơn vị trong biểu khác đơn vị ghi ở tên tệp")
-E_ID_PERIOD = Code("E-ID-PERIOD", ERROR, "Kỳ báo cáo của biểu khác kỳ đang kiểm tra")
+E_ID_PERIOD = Code("E-ID-PERIOD", ERROR, "Không xác định được kỳ báo cáo của biểu")
+W_ID_PERIOD_OTHER = Code("W-ID-PERIOD-OTHER", WARNING,
+                         "Biểu của kỳ khác kỳ đang kiểm tra (vẫn được ghi nhận cho kỳ của biểu)")
 E_ID_PERIOD_NAME = Code("E-ID-PERIOD-NAME", ERROR, "Kỳ báo cáo của biểu khác kỳ ghi ở tên tệp")
-E_ID_DUPLICATE = Code("E-ID-DUPLICATE", ERROR, "Hai tệp trở lên của cùng đơn vị, cùng kỳ trong một đợt kiểm tra")
+I_ID_IDENTICAL = Code("I-ID-IDENTICAL", INFO,
+                      "Tệp trùng hệt (cùng nội dung) với một tệp khác trong đợt: chỉ dùng một bản")
+I_ID_SUPERSEDED = Code("I-ID-SUPERSEDED", INFO,
+                       "Đơn vị gửi nhiều bản cho cùng kỳ: bản này không được dùng vì đã có bản mới hơn hợp lệ")
 
 
 def _header_cell(ctx: Context, key: str) -> str | None:
@@ -472,9 +477,11 @@ def unit_identity(ctx: Context) -> Iterator[Finding]:
                           "và giữ nguyên tên tệp.", cell=cell, value=unit)
 
 
-@check("identity", E_ID_PERIOD, E_ID_PERIOD_NAME, needs=NEEDS_OPENED)
+@check("identity", E_ID_PERIOD, W_ID_PERIOD_OTHER, E_ID_PERIOD_NAME, needs=NEEDS_OPENED)
 def period_identity(ctx: Context) -> Iterator[Finding]:
-    """The file's period is the one asked for and the one in the file name."""
+    """The file's period is known and the one in the file name. A file of another period than the one being checked
+    (March's correction dropped into April's inbox) is recorded for its own period, with a warning: validate and
+    consolidate say the same of it."""
     if not _identified(ctx):
         return
     sub, cell = ctx.sub, _header_cell(ctx, "period")
@@ -485,10 +492,11 @@ def period_identity(ctx: Context) -> Iterator[Finding]:
                           value=sub.header["period"].raw if "period" in sub.header else None)
         return
     if ctx.period is not None and found != str(ctx.period):
-        yield ctx.finding(E_ID_PERIOD.code,
-                          f"Biểu là của kỳ {period_vi(found)}, không phải kỳ đang tổng hợp ({ctx.period.label}): có "
-                          f"thể đơn vị đã dùng biểu của kỳ khác. Đề nghị điền vào biểu mẫu của {ctx.period.label} và "
-                          "gửi lại.", cell=cell, value=found)
+        yield ctx.finding(W_ID_PERIOD_OTHER.code,
+                          f"Biểu là của kỳ {period_vi(found)}, không phải kỳ đang kiểm tra ({ctx.period.label}): biểu "
+                          f"được ghi nhận cho {period_vi(found)} (nếu đã có báo cáo hợp lệ của kỳ đó, bản mới hơn được "
+                          f"dùng). Nếu đơn vị định gửi báo cáo {ctx.period.label}, đề nghị điền vào biểu mẫu của "
+                          f"{ctx.period.label} và gửi lại.", cell=cell, value=found)
     if sub.name_period and sub.name_period != found:
         yield ctx.finding(E_ID_PERIOD_NAME.code,
                           f"Biểu là của kỳ {period_vi(found)} nhưng tên tệp ghi kỳ {period_vi(sub.name_period)}: có "
@@ -509,9 +517,16 @@ class BatchContext:
                        value=clip(value, MAX_VALUE))
 
 
-@check("identity", E_ID_DUPLICATE, scope="batch")
+def _when(result: Any) -> str:
+    return f"{dt.datetime.fromtimestamp(result.submission.mtime):%H:%M:%S %d/%m/%Y}"
+
+
+@check("identity", I_ID_IDENTICAL, I_ID_SUPERSEDED, scope="batch")
 def duplicates(ctx: BatchContext) -> Iterator[Finding]:
-    """Two files or more for the same unit and period in one batch: flag each, say which one is newer."""
+    """Several files of one unit and period in one batch are no error of any of them (the ledger applies the same
+    rule): of identical bytes one is used and the others noted; of different files the newest valid one is used (by
+    the time it was saved, then the name) and the older ones are noted as superseded. A file with errors stays
+    rejected for its own errors; one newer than the file used is not superseded (the unit tried to correct)."""
     groups: dict[tuple[str, str], list] = {}
     for r in ctx.results:
         sub = r.submission
@@ -523,21 +538,26 @@ def duplicates(ctx: BatchContext) -> Iterator[Finding]:
     for (unit, period), group in groups.items():
         if len(group) < 2:
             continue
-        newest = max(r.submission.mtime for r in group)
-        listed = "; ".join(
-            f"“{r.path.name}” (sửa lúc {dt.datetime.fromtimestamp(r.submission.mtime):%H:%M:%S %d/%m/%Y})"
-            for r in sorted(group, key=lambda r: -r.submission.mtime)
-        )
-        same = sum(r.submission.mtime == newest for r in group) > 1
-        for r in group:
-            if r.submission.mtime == newest:
-                which = "Tệp này là một trong các bản mới nhất." if same else "Tệp này là bản mới nhất."
-            else:
-                which = "Tệp này là bản cũ hơn."
-            yield ctx.finding(r, E_ID_DUPLICATE.code,
-                              f"Có {len(group)} tệp của đơn vị “{unit}” kỳ {period_vi(period)} trong cùng một đợt kiểm "
-                              f"tra: {listed}. {which} Đề nghị giữ lại một bản đúng, chuyển các bản còn lại ra khỏi "
-                              "thư mục rồi kiểm tra lại.", value=r.path.name)
+        distinct: dict[str, Any] = {}
+        # the original first: saved first, then the shorter name, as thidua.arrivals.original_first
+        for r in sorted(group, key=lambda r: (r.submission.mtime, len(r.path.name), r.path.name, str(r.path))):
+            sha = getattr(r.submission, "sha256", None) or str(r.path)
+            first = distinct.setdefault(sha, r)
+            if first is not r:
+                yield ctx.finding(r, I_ID_IDENTICAL.code,
+                                  f"Tệp trùng hệt (cùng nội dung) với tệp “{first.path.name}” của đơn vị “{unit}” kỳ "
+                                  f"{period_vi(period)}: chỉ dùng một bản, không cần gửi lại.", value=first.path.name)
+        valid = [r for r in distinct.values() if r.valid]
+        if not valid:
+            continue
+        used = max(valid, key=lambda r: (r.submission.mtime, r.path.name))
+        for r in distinct.values():
+            if r is used or (r.submission.mtime, r.path.name) > (used.submission.mtime, used.path.name):
+                continue
+            state = "Bản này có lỗi nên không được dùng; " if not r.valid else "Bản này cũ hơn nên không được dùng; "
+            yield ctx.finding(r, I_ID_SUPERSEDED.code,
+                              f"{state}báo cáo của đơn vị “{unit}” kỳ {period_vi(period)} lấy theo bản mới hơn "
+                              f"“{used.path.name}” (lưu lúc {_when(used)}).", value=used.path.name)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

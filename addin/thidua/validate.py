@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import pickle
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import guards
+from .arrivals import Arrival, Skipped, collected
 from .catalogue import Catalogue, default_catalogue
 from .errors import ThiDuaError
 from .findings import ERROR, INFO, SEVERITY_VI, WARNING, FileResult, Finding
 from .period import Period
-from .reader import ReadProblem, Submission, is_system_file, read_submission
+from .reader import NAME_RE, ReadProblem, Submission, is_system_file, read_submission
 from .rules import History, internal_finding, run_batch_checks, run_checks
 from .safetext import visible
 
@@ -156,6 +159,99 @@ def validate_paths(paths: Iterable[Path | str], catalogue: Catalogue | None = No
     return results
 
 
+_pool_state: dict[str, Any] = {}
+
+
+def _init_checker(catalogue: Catalogue, period: Period | None, history: Any) -> None:
+    _pool_state.update(catalogue=catalogue, period=period, history=history)
+
+
+def _check_in_worker(path: Path) -> FileResult:
+    return validate_file(path, _pool_state["catalogue"], _pool_state["period"], _pool_state["history"])
+
+
+POOL_ERRORS = (BrokenProcessPool, OSError, RuntimeError, ImportError, AttributeError, TypeError,
+               pickle.PicklingError)
+
+
+def check_files(paths, catalogue, period=None, history=None, progress=None, workers=None) -> Iterator[FileResult]:
+    """``validate_file`` on each path, in order, yielding each result as soon as it is ready.
+
+    From :data:`POOL_THRESHOLD` files on (or with ``workers`` ≥ 2) the files are read *and checked* in a small process
+    pool, so the checks run in parallel too, and the caller records results while the pool works. Checks across the
+    files of a batch are not run here (see :func:`check_in_order`).
+    """
+    files = list(paths)
+    if workers is None:
+        workers = POOL_WORKERS if len(files) >= POOL_THRESHOLD else 1
+    done = 0
+    if workers >= 2 and len(files) > 1:
+        pool = None
+        try:
+            pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_init_checker,
+                                          initargs=(catalogue, period, history))
+            results = pool.map(_check_in_worker, files, chunksize=16)
+        except POOL_ERRORS:
+            results = iter(())
+        try:
+            while True:
+                try:
+                    res = next(results)
+                except StopIteration:
+                    break
+                except POOL_ERRORS:  # a worker died: check the rest here, one by one
+                    break
+                done += 1
+                if progress:
+                    progress(res.path)
+                yield res  # outside the try: an error of the caller is never taken for a pool failure
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+    for path in files[done:]:
+        res = validate_file(path, catalogue, period, history)
+        if progress:
+            progress(path)
+        yield res
+
+
+def check_in_order(arrivals: list[Arrival], catalogue: Catalogue, period: Period | None, history: Any, *,
+                   checker: Callable[..., Iterable[FileResult]] | None = None, workers: int | None = None,
+                   progress: Callable[..., Any] | None = None) -> Iterator[tuple[Arrival, FileResult]]:
+    """The one check path of ``validate`` and ``consolidate``: every arrival checked against the catalogue and the
+    history, earlier months first (by the period in the file name), so that a later month's year-to-date checks see
+    the earlier months of the same batch (added to ``history``'s overlay as they pass, when valid). Yields
+    ``(arrival, result)`` as results come; checks across files (:func:`thidua.rules.run_batch_checks`) are the
+    caller's, once it has them all."""
+    if not arrivals:
+        return
+    check = checker or check_files
+    groups: dict[str, list[Arrival]] = {}
+    for a in arrivals:
+        m = NAME_RE.match(a.name)
+        groups.setdefault(m.group(1) if m else "9999-99", []).append(a)
+    keys = sorted(groups)
+    for n, key in enumerate(keys):
+        by_path = {str(a.path): a for a in groups[key]}
+        for res in check([a.path for a in groups[key]], catalogue, period=period, history=history,
+                         progress=progress, workers=workers):
+            sub = res.submission
+            if (history is not None and n + 1 < len(keys) and res.valid and res.unit and res.period
+                    and sub is not None and hasattr(history, "add")):
+                for code, entry in sub.indicators.items():
+                    cell = entry.ytd
+                    if cell is not None and isinstance(cell.value, int) and not isinstance(cell.value, bool):
+                        history.add(res.unit, res.period, code, cell.value)
+            yield by_path[str(res.path)], res
+
+
+def transient_failure(res: FileResult) -> bool:
+    """The file could not be read at all this time (gone, moved or locked between the listing and the read): a fault
+    of the moment, not of the file's content. Such a result is never recorded as a rejection."""
+    sub = res.submission
+    return sub is not None and not getattr(sub, "sha256", None) and any(p.code == "unreadable" for p in sub.problems)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # The report of one run
 
@@ -167,10 +263,11 @@ class ValidationReport:
     results: list[FileResult]
     period: Period | None = None
     return_packages: dict[str, Path] = field(default_factory=dict)  # source path -> package written
+    skipped: list[Skipped] = field(default_factory=list)  # entries not read this time (thidua.arrivals)
 
     @property
     def has_errors(self) -> bool:
-        return any(not r.valid for r in self.results)
+        return any(not r.valid for r in self.results) or bool(self.skipped)
 
     def summary(self) -> dict[str, Any]:
         count = {s: sum(1 for r in self.results for f in r.findings if f.severity == s) for s in (ERROR, WARNING, INFO)}
@@ -185,6 +282,7 @@ class ValidationReport:
             "warnings": count[WARNING],
             "infos": count[INFO],
             "return_packages": [{"source": s, "package": str(p)} for s, p in self.return_packages.items()],
+            "not_read": [{"file": k.name, "reason": k.message} for k in self.skipped],
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,6 +306,8 @@ class ValidationReport:
         text = f"Đã kiểm tra {s['files']} tệp: {s['valid']} hợp lệ, {s['invalid']} có lỗi"
         if s["skipped"]:
             text += f", {s['skipped']} bỏ qua"
+        if self.skipped:
+            text += f", {len(self.skipped)} chưa đọc được"
         text += f"; tổng cộng {s['errors']} lỗi, {s['warnings']} cảnh báo."
         return text
 
@@ -246,6 +346,13 @@ class ValidationReport:
                     line.append(f"  {where}", style="cyan")
                 line.append(f"  {visible(f.message)}")
                 console.print(line)
+        if self.skipped:
+            console.print()
+            for k in self.skipped:
+                line = Text("  ")
+                line.append("Chưa đọc ", style="red")
+                line.append(visible(f"{k.name}: {k.message}"))
+                console.print(line)
         if self.return_packages:
             console.print()
             for src, pkg in self.return_packages.items():
@@ -260,20 +367,66 @@ def _skipped(r: FileResult) -> bool:
 def validate_report(paths: Iterable[Path | str], catalogue: Catalogue | None = None,
                     period: Period | str | None = None, history: History | None = None,
                     progress: Callable[[Path], Any] | None = None, return_dir: Path | None = None,
-                    workers: int | None = None) -> ValidationReport:
-    """Validate a batch and, when ``return_dir`` is given, write a return package for each file with findings."""
+                    workers: int | None = None, *, ledger: Path | str | None = None,
+                    received: dt.date | None = None) -> ValidationReport:
+    """Validate a batch the way ``consolidate`` does (:func:`check_in_order`: e-mails and zips opened, earlier months
+    first, year-to-date figures against ``ledger``'s earlier months when it is given; the ledger is only read) and,
+    when ``return_dir`` is given, write a return package for each file with findings that the unit must act on."""
+    from .ledger import LedgerHistory
+
     cat = catalogue or default_catalogue()
     per = _period(period)
     paths = list(paths)
     if return_dir is not None:
-        guards.check_return_dir(paths, return_dir)
-    results = validate_paths(paths, cat, per, history, progress=progress, workers=workers)
-    report = ValidationReport(results, per)
-    if return_dir is not None:
-        from .returnpkg import write_return_packages
+        guards.check_return_dir(paths, return_dir)  # before anything is read or written
+    files = sorted(expand_paths(paths), key=_sort_key)
+    if history is None:
+        usable = ledger is not None and Path(ledger).is_file()
+        history = LedgerHistory(str(ledger) if usable else "")
+    if workers is None:
+        workers = POOL_WORKERS if len(files) >= POOL_THRESHOLD else 1
+    with collected(files, received) as (arrivals, skipped):
+        pairs = list(check_in_order(arrivals, cat, per, history, checker=_batch_checker, workers=workers,
+                                    progress=progress))
+        pairs.sort(key=lambda pair: _sort_key(pair[1].path) if pair[0].origin is None
+                   else (pair[0].shown.casefold(), pair[0].origin))
+        results = [res for _arrival, res in pairs]
+        by_file = {str(r.path): r for r in results}
+        for f in run_batch_checks(results, cat, per):
+            target = by_file.get(f.file)
+            if target is not None:
+                target.findings.append(f)
+            else:  # a crash of a batch check: report it on every file rather than lose it
+                for r in results:
+                    r.findings.append(Finding(**{**f.__dict__, "file": str(r.path)}))
+        report = ValidationReport(results, per, skipped=skipped)
+        if return_dir is not None:
+            from .returnpkg import write_return_packages
 
-        report.return_packages = {str(k): v for k, v in write_return_packages(results, return_dir, cat).items()}
+            wanted = [r for r in results if not _taken_care_of(r)]
+            report.return_packages = {str(k): v for k, v in write_return_packages(wanted, return_dir, cat).items()}
+        for arrival, res in pairs:  # an attachment is shown as "thư.eml › tệp.xlsx", not by its temporary copy
+            if arrival.origin is not None:
+                old = str(res.path)
+                res.path = Path(arrival.origin)
+                res.findings = [Finding(**{**f.__dict__, "file": arrival.origin}) if f.file == old else f
+                                for f in res.findings]
+                if old in report.return_packages:
+                    report.return_packages[arrival.origin] = report.return_packages.pop(old)
     return report
+
+
+def _batch_checker(paths, catalogue, period=None, history=None, progress=None, workers=None):
+    """Read in a pool (from :data:`POOL_THRESHOLD` files) and check here: :func:`validate_paths` without its batch
+    checks (they run once over the whole batch), in the order given."""
+    subs = _read_all(list(paths), catalogue, workers or 1, progress)
+    return [_result(sub, catalogue, period, history) for sub in subs]
+
+
+def _taken_care_of(result: FileResult) -> bool:
+    """A file that needs no return package: the same bytes as another file of the batch, or an older version of a
+    report whose newer version is valid."""
+    return any(f.code in ("I-ID-IDENTICAL", "I-ID-SUPERSEDED") for f in result.findings)
 
 
 def now_text() -> str:

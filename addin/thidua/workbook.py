@@ -47,11 +47,12 @@ SHEET_CONTROL = "Bảng điều khiển"
 SHEET_SUMMARY = "Tổng hợp"
 SHEET_BY_TARGET = "Theo nội dung"
 SHEET_STATUS = "Tình hình nộp"
+SHEET_RECEIVED = "Tệp đã nhận"
 SHEET_FINDINGS = "Kết quả kiểm tra"
 SHEET_UNITS = "Đơn vị"
 SHEET_CATALOGUE = "Danh mục chỉ tiêu"
 SHEET_XLWINGS = "xlwings.conf"  # exact name: xlwings' standalone module reads its settings from it
-MASTER_SHEETS = (SHEET_SUMMARY, SHEET_BY_TARGET, SHEET_STATUS, SHEET_FINDINGS)
+MASTER_SHEETS = (SHEET_SUMMARY, SHEET_BY_TARGET, SHEET_STATUS, SHEET_RECEIVED, SHEET_FINDINGS)
 SHEETS = (SHEET_CONTROL, *MASTER_SHEETS, SHEET_UNITS, SHEET_CATALOGUE, SHEET_XLWINGS)
 CONTROL_CODENAME = "ControlSheet"  # document module macros/ControlSheet.cls
 
@@ -60,6 +61,7 @@ MASTER_PLACEHOLDER = {
     SHEET_SUMMARY: "Tổng hợp kết quả thực hiện bảy nội dung thi đua của các đơn vị trong kỳ.",
     SHEET_BY_TARGET: "Số liệu từng chỉ tiêu của từng đơn vị, theo nội dung thi đua.",
     SHEET_STATUS: "Tình hình nộp báo cáo của các đơn vị, từng tháng từ đầu năm.",
+    SHEET_RECEIVED: "Các tệp đã nhận từ đầu năm: ngày nhận, tệp đang dùng, bản sửa, tệp bị trả lại.",
     SHEET_FINDINGS: "Kết quả kiểm tra các tệp đơn vị gửi về: lỗi, cảnh báo và vị trí ô.",
 }
 EMPTY_HINT = "Chưa có dữ liệu: bấm nút “Tổng hợp” (hoặc “Kiểm tra hộp thư”) trên trang “Bảng điều khiển”."
