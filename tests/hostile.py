@@ -9,6 +9,7 @@ encrypted by msoffcrypto-tool, both writers independent of ours.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import struct
 import unicodedata
@@ -375,7 +376,10 @@ def _duplicates(c: Corpus, folder: Path):
     shutil.copy(c.form("KHTC", c.period), folder / first)
     edit(c.form("KHTC", c.period), folder / second,
          lambda wb: put_text(wb[SHEET_REPORT], a1(HEADER["preparer"][0], HEADER_VALUE_COL), "Người khác"))
-    return {first: {("E-ID-DUPLICATE", None)}, second: {("E-ID-DUPLICATE", None)}}
+    os.utime(folder / first, (1_725_000_000, 1_725_000_000))
+    os.utime(folder / second, (1_725_000_600, 1_725_000_600))
+    # no error: the newer valid version is used, the older one is noted as superseded
+    return {first: {("I-ID-SUPERSEDED", None)}, second: set()}
 
 
 def _other_period(c: Corpus, folder: Path):
@@ -383,7 +387,7 @@ def _other_period(c: Corpus, folder: Path):
     name = file_name("QLCL", str(other))
     shutil.copy(c.form("QLCL", other), folder / name)
     cell = a1(HEADER["period"][0], HEADER_VALUE_COL)
-    return {name: {("E-ID-PERIOD", cell)}}
+    return {name: {("W-ID-PERIOD-OTHER", cell)}}  # recorded for August, with a warning
 
 
 def _macro(c: Corpus, folder: Path):
@@ -459,7 +463,7 @@ CASES: list[Case] = [
     _workbook_case("unknown-unit", _unknown_unit, file="ThiDua_2024-09_XYZ.xlsx"),
     _workbook_case("far-cell", _far_cell),
     _simple("nfd-text-and-name", _nfd, valid=True),
-    _simple("duplicates", _duplicates),
-    _simple("other-period", _other_period),
+    _simple("duplicates", _duplicates, valid=True),
+    _simple("other-period", _other_period, valid=True),
     _simple("odd-file-name", _odd_name, valid=True),
 ]

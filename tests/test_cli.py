@@ -50,14 +50,16 @@ def test_demo_runs_as_a_console_script(tmp_path):
     proc = subprocess.run([*cmd, "demo", "--out", str(tmp_path / "demo")], capture_output=True, text=True,
                           timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
-    assert len(list((tmp_path / "demo" / "forms").glob("*.xlsx"))) >= 8
-    assert len(list((tmp_path / "demo" / "inbox").glob("*.xlsx"))) >= 8
-    assert "Biểu đã điền mẫu" in proc.stderr
     demo = tmp_path / "demo"
-    for name in ("ledger.sqlite", "tong-hop-2024-09.xlsx", "bao-cao/BaoCao_SoKet_2024-09.docx",
+    assert len(list((demo / "bieu-mau" / "2024-09").glob("*.xlsx"))) == 9
+    assert len(list((demo / "2024-09").glob("ThiDua_*"))) == 9  # one of them a zip
+    assert [p.name for p in sorted(demo.glob("2024-*"))] == [f"2024-{m:02d}" for m in range(1, 10)]
+    assert "Biểu đơn vị gửi về" in proc.stderr and "Báo cáo sơ kết" in proc.stderr
+    for name in ("thidua-ledger.sqlite", "tong-hop-2024-09.xlsx", "bao-cao/BaoCao_SoKet_2024-09.docx",
                  "bao-cao/PhuLuc_SoKet_2024-09.xlsx"):
         assert (demo / name).stat().st_size > 0, name
-    assert len(list((demo / "tra-lai").glob("*.xlsx"))) == 4  # one return package per deliberately faulty file
+    # one return package per deliberately faulty file of September
+    assert len(list((demo / "tra-lai" / "2024-09").glob("*.xlsx"))) == 4
     if soffice():
         assert (demo / "bao-cao" / "BaoCao_SoKet_2024-09.pdf").stat().st_size > 0
 

@@ -295,11 +295,25 @@ def test_cli_json_and_exit_status(inbox):
     assert missing.exit_code == 2 and "Không tìm thấy thư mục" in missing.output
 
 
-def test_demo_consolidates(tmp_path):
+def test_demo_replays_the_year(tmp_path):
     said: list[str] = []
-    run_demo(tmp_path / "demo", PERIOD, say=said.append)
-    assert (tmp_path / "demo" / "ledger.sqlite").exists() and (tmp_path / "demo" / "tong-hop-2024-09.xlsx").exists()
+    demo = tmp_path / "demo"
+    run_demo(demo, PERIOD, say=said.append)
+    assert (demo / "thidua-ledger.sqlite").exists() and (demo / "tong-hop-2024-09.xlsx").exists()
     assert any("Bảng tổng hợp" in line for line in said)
+    grid = {r[0]: r[2:11] for r in sheet_values(demo / "tong-hop-2024-09.xlsx")[SHEET_STATUS][1:]}
+    assert grid["QLVT"][1] == grid["QLVT"][4] == grid["QLVT"][8] == "Trễ hạn"  # February, May, September
+    assert grid["TTDK"][3] == "Chưa nộp"  # April
+    assert grid["TTRA"][2] == "Đúng hạn"  # March: rejected, then corrected before the deadline
+    assert grid["KHTC"][4] == "Đúng hạn"  # May: rejected against April's wrong figures, re-checked in June
+    assert grid["BQLDA"][6] == "Đúng hạn"  # July: a second version after the deadline changes nothing
+    assert grid["TTSH"][7] == "Đúng hạn"  # August: by the e-mail's date, not the day it was saved
+    assert [row[8] for unit, row in grid.items() if unit in ("TTRA", "QLCL", "KHTC", "TTSH")] == ["Bị trả lại"] * 4
+    with Ledger(demo / "thidua-ledger.sqlite") as led:
+        rechecked = led.events()
+        zipped = led.files(unit="QLKCHT", period="2024-09")
+    assert [e["kind"] for e in rechecked] == ["recheck"] and "được dùng" in rechecked[0]["detail"]
+    assert zipped[0]["container"] == "ThiDua_2024-09_QLKCHT.zip"
 
 
 def test_benchmark_script_runs_small():
