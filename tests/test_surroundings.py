@@ -76,13 +76,9 @@ def cli(*args, **kwargs) -> subprocess.CompletedProcess:
 
 
 def schema_v1(path: Path) -> None:
-    db = sqlite3.connect(path)
-    db.executescript(MIGRATIONS[0])
-    db.execute("INSERT INTO batches (received_at, inbox, period, tool_version) VALUES ('2024-09-30', '/in', "
-               "'2024-09', '0.1.0')")
-    db.execute("PRAGMA user_version = 1")
-    db.commit()
-    db.close()
+    from test_ledger import ledger_of_schema_1
+
+    ledger_of_schema_1(path)
 
 
 @contextlib.contextmanager

@@ -396,18 +396,16 @@ class Ledger:
         self._in_transaction = True
         self._batch = None
         changes = self.db.total_changes
+        taken = None
         try:
             try:
                 yield self
                 if backup and self.db.total_changes != changes:
-                    ledgerfile.backup_committed(self.path)
-            except BaseException:
-                self._rollback()
-                raise
-            try:
+                    taken = ledgerfile.backup_committed(self.path)
                 self.db.execute("COMMIT")
             except BaseException:
                 self._rollback()
+                ledgerfile.discard_backup(taken)  # the ledger stays as it was: the copy of it is not needed
                 raise
         except sqlite3.Error as exc:
             problem = write_problem(exc, self.path.parent)

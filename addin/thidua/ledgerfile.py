@@ -227,16 +227,21 @@ def backup_ledger(db: sqlite3.Connection, path: Path, keep: int = KEEP_BACKUPS) 
         n += 1
     dest = folder / name
     with atomic_path(dest) as tmp:
-        copy = sqlite3.connect(tmp)
-        try:
-            db.backup(copy)
-            copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            copy.close()
+        _copy(db, tmp)
     for old in ledger_backups(path)[:-keep] if keep > 0 else ledger_backups(path):
         with contextlib.suppress(OSError):
             old.unlink()
     return dest
+
+
+def _copy(db: sqlite3.Connection, dest: Path) -> None:
+    """The database open as ``db`` copied into the new file ``dest`` with SQLite's online backup API."""
+    copy = sqlite3.connect(dest)
+    try:
+        db.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        copy.close()
 
 
 def backup_committed(path: Path) -> Path | None:
@@ -253,6 +258,17 @@ def backup_committed(path: Path) -> Path | None:
         return backup_ledger(db, Path(path))
     finally:
         db.close()
+
+
+def discard_backup(backup: Path | None) -> None:
+    """Remove a backup taken for a run that then changed nothing (it failed and was rolled back), and its folder if
+    that leaves it empty. Best effort."""
+    if backup is None:
+        return
+    with contextlib.suppress(OSError):
+        backup.unlink()
+    with contextlib.suppress(OSError):
+        backup.parent.rmdir()  # only when empty
 
 
 def check_backup(backup: Path) -> None:
@@ -309,12 +325,9 @@ def restore_ledger(path: Path, backup: Path) -> Path | None:
             lock = None
         with atomic_path(path) as tmp:
             src = sqlite3.connect(readonly_uri(backup), uri=True)
-            dest = sqlite3.connect(tmp)
             try:
-                src.backup(dest)
-                dest.execute("PRAGMA journal_mode=DELETE")
+                _copy(src, tmp)
             finally:
-                dest.close()
                 src.close()
         journal = path.with_name(path.name + "-journal")
         if journal.exists():  # a journal of the file replaced: it must never be played back onto the restored one
