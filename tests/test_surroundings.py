@@ -734,3 +734,23 @@ def test_the_ledger_is_backed_up_before_each_run_that_changes_it_and_can_be_rest
     result = invoke("restore-ledger", "--ledger", ledger, other)
     assert result.exit_code == 2 and "không khôi phục" in result.text
     assert ledger.read_bytes() == before
+
+
+def test_the_khoi_workbook_never_replaces_a_members_appendix(tmp_path, inbox):
+    from thidua.consolidate import load_period
+    from thidua.report import write_report
+
+    consolidate(inbox, PERIOD, CAT, ledger=tmp_path / "l.sqlite", write=False, workers=0)
+    files = write_report(load_period(tmp_path / "l.sqlite", PERIOD, CAT), CAT, "so-ket", tmp_path / "bc")
+    before = files.appendix.read_bytes()
+    result = invoke("khoi", files.appendix, "--period", "2024-09", "--out", files.appendix)
+    assert result.exit_code == 2 and "tệp đầu vào" in result.text, result.output
+    assert files.appendix.read_bytes() == before
+
+
+def test_a_folder_given_as_the_ledger_is_named_in_vietnamese(tmp_path, inbox):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", folder, "--out", tmp_path / "m.xlsx")
+    assert result.exit_code == 2 and "là một thư mục" in result.text, result.output
+    assert list(folder.iterdir()) == [] and not (tmp_path / "m.xlsx").exists()

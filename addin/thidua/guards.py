@@ -198,6 +198,14 @@ def check_consolidate(inbox: Path, ledger: Path, target: Path | None, workbook: 
                               "(--organisation) cho thời gian này. Chưa có gì được ghi.") from None
 
 
+def check_not_an_input(out: Path, inputs: Iterable[Path | str], option: str = "--out") -> None:
+    """``out`` is none of the files read: writing it would destroy one of them."""
+    for raw in inputs:
+        if _same(Path(out), Path(raw)):
+            raise ThiDuaError(f"{option} “{out}” cũng là một tệp đầu vào: ghi vào sẽ xóa mất tệp đó. Hãy chọn tên "
+                              "khác. Chưa có gì được ghi.")
+
+
 def check_return_dir(paths: Iterable[Path | str], return_dir: Path) -> None:
     """The return packages never go where the inputs are: the next consolidation would take them for units' files."""
     for raw in paths:

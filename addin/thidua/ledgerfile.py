@@ -48,6 +48,9 @@ def _header(path: Path) -> bytes | None:
             return fh.read(_HEADER)
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise ThiDuaError(f"“{path}” là một thư mục, không phải sổ theo dõi: hãy chỉ --ledger tới tệp sổ theo dõi "
+                          "(ví dụ thidua-ledger.sqlite). Chưa có gì được ghi.") from None
 
 
 def _foreign(path: Path, what: str) -> ThiDuaError:
