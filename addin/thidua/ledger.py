@@ -360,7 +360,7 @@ class Ledger:
         self._check_version(self.version)
         if self.version == SCHEMA_VERSION and self._kind == "ours":
             return
-        if self.version >= 1:  # an upgrade changes a ledger that holds data: keep a copy first (best effort)
+        if 1 <= self.version < SCHEMA_VERSION:  # an upgrade changes a ledger that holds data: keep a copy first
             with contextlib.suppress(ThiDuaError, OSError, sqlite3.Error):
                 ledgerfile.backup_ledger(self.db, self.path)
         try:
