@@ -754,3 +754,11 @@ def test_a_folder_given_as_the_ledger_is_named_in_vietnamese(tmp_path, inbox):
     result = invoke("consolidate", inbox, "--period", "2024-09", "--ledger", folder, "--out", tmp_path / "m.xlsx")
     assert result.exit_code == 2 and "là một thư mục" in result.text, result.output
     assert list(folder.iterdir()) == [] and not (tmp_path / "m.xlsx").exists()
+
+
+def test_validate_refuses_another_applications_database_as_its_ledger(tmp_path, inbox):
+    other = tmp_path / "contacts.sqlite"
+    before = foreign_db(other, 1)
+    result = invoke("validate", inbox, "--period", "2024-09", "--ledger", other)
+    assert result.exit_code == 2 and "chương trình khác" in result.text, result.output
+    assert other.read_bytes() == before

@@ -201,6 +201,25 @@ def open_readonly(path: Path | str) -> sqlite3.Connection | None:
     return db
 
 
+def check_readable(path: Path | str) -> None:
+    """Refuse, for a command that only reads the ledger (``validate --ledger``), a file that is not a ledger: it would
+    otherwise be taken silently for a ledger without history. An empty or new ledger is fine."""
+    path = Path(path)
+    precheck(path, create=True)
+    if not path.stat().st_size:
+        return
+    try:
+        db = sqlite3.connect(readonly_uri(path), uri=True, timeout=LOCK_TIMEOUT)
+    except sqlite3.Error as exc:
+        raise (ledger_error(exc, path) or exc) from None
+    try:
+        identify(db, path, create=True)
+    except sqlite3.Error as exc:
+        raise (ledger_error(exc, path) or exc) from None
+    finally:
+        db.close()
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Backups and restore
 

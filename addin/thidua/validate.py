@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import guards
+from . import guards, ledgerfile
 from .arrivals import Arrival, Skipped, collected
 from .catalogue import Catalogue, default_catalogue
 from .errors import ThiDuaError
@@ -382,6 +382,8 @@ def validate_report(paths: Iterable[Path | str], catalogue: Catalogue | None = N
     files = sorted(expand_paths(paths), key=_sort_key)
     if history is None:
         usable = ledger is not None and Path(ledger).is_file()
+        if usable:
+            ledgerfile.check_readable(ledger)  # another application's database is refused, not read as no history
         history = LedgerHistory(str(ledger) if usable else "")
     if workers is None:
         workers = POOL_WORKERS if len(files) >= POOL_THRESHOLD else 1
