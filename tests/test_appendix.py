@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,14 +11,13 @@ from thidua.appendix import (
     FIRST_DATA_ROW,
     HEADER_ROW,
     SHEET,
-    SHEET_TITLES,
     STAMP_SHEET,
     read_appendix,
     write_appendix,
 )
 from thidua.catalogue import default_catalogue, load_catalogue
 from thidua.period import Period
-from thidua.report import build_report, write_report
+from thidua.report import write_report
 from thidua.report_sample import sample_period_data
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "appendix.md"
@@ -85,7 +83,7 @@ def test_layout_is_as_documented(path):
     doc = DOCS.read_text(encoding="utf-8")
     for key in stamp:
         assert f"`{key}`" in doc, key
-    for key in ("stt", "unit_code", "unit_name", "status", "T1", "targets_met", "title_proposal"):
+    for key in ("stt", "unit_code", "unit_name", "status", "T1", "targets_met", "T1:months", "due_months"):
         assert f"`{key}`" in doc, key
     assert f"row {HEADER_ROW}" in doc and f"row {FIRST_DATA_ROW}" in doc
 
@@ -135,18 +133,23 @@ def test_written_atomically(cat, data, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["PhuLuc.xlsx"]
 
 
-def test_tong_ket_appendix_has_titles(cat, tmp_path):
-    data = sample_period_data(cat, Period(2024, 12))
-    files = write_report(data, cat, "tong-ket", tmp_path, report_date=dt.date(2025, 1, 6))
+def test_tong_ket_appendix_leaves_titles_out_and_prints(cat, tmp_path):
+    """The appendix goes to the Khối: no per-unit title proposal (a document of its own), and it is printable."""
+    from thidua.period import Span
+    from thidua.report import SpanData
+
+    span = Span.parse("2024")
+    sd = SpanData(span, [sample_period_data(cat, m) for m in span.months])
+    files = write_report(sd, cat, "tong-ket", tmp_path)
+    wb = openpyxl.load_workbook(files.appendix)
+    assert "Danh hiệu" not in wb.sheetnames and "Tình hình nộp" in wb.sheetnames
+    ws = wb["Phụ lục"]
+    assert ws.page_setup.orientation == "landscape" and str(ws.page_setup.paperSize) == "9"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1)
+    assert ws.page_setup.fitToHeight == 0
+    assert ws.print_title_rows == "$5:$5"
+    text = " ".join(str(c.value) for row in ws.iter_rows(max_row=4) for c in row if c.value)
+    assert cat.id not in text and "phiên bản" not in text and "Kèm theo Báo cáo số" in text
     a = read_appendix(files.appendix)
-    assert a.ok and a.stamp["report_kind"] == "tong-ket" and a.stamp["titles_version"]
-    assert {"title_proposal", "title:TTLDTT", "title:TTLDXS"} <= set(a.columns)
-    report = build_report(data, cat, "tong-ket", dt.date(2025, 1, 6))
-    proposals = {t.unit: t.proposal_text for t in report.titles}
-    assert {r["unit_code"]: r["title_proposal"] for r in a.rows} == proposals
-    ws = openpyxl.load_workbook(files.appendix)[SHEET_TITLES]
-    rows = list(ws.iter_rows(min_row=2, values_only=True))
-    criteria = sum(len(t.criteria) for t in report.title_rules.titles)
-    assert len(rows) == criteria * len(data.units)
-    assert {r[5] for r in rows} <= {"Đạt", "Không đạt", "Chưa đủ dữ liệu"}
-    assert all(r[6] and r[7] for r in rows)  # a reason and a legal reference on every row
+    assert a.ok and a.stamp["span"] == "2024" and "T1:months" in a.columns and "2.1|span" in a.columns
+    assert files.proposals is not None and files.proposals.exists()

@@ -5,6 +5,7 @@ xlwings side driven through a fake xlwings book."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
@@ -31,6 +32,16 @@ from thidua.workbook import BUTTONS, SHEET_CONTROL, STATUS_NAME, build_workbook
 from thidua.xlsink import XlwingsSink, cell_value
 
 PERIOD = Period(2024, 9)
+
+
+@pytest.fixture(autouse=True)
+def install_folder(tmp_path: Path, monkeypatch) -> Path:
+    """The install folder (its log) inside the test's folder; no %TEMP% / %TMP% variables, which on Windows would make
+    pytest's own folders temporary locations."""
+    monkeypatch.setenv("THIDUA_HOME", str(tmp_path / "install"))
+    for name in ("TEMP", "TMP"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "install"
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +101,7 @@ def sheet_values(book: Path, name: str) -> list[list[Any]]:
 
 
 def test_button_commands_are_the_bridge_entry_points(button_commands: dict[str, str]) -> None:
-    assert set(button_commands.values()) == {f"import thidua.excel as x; x.{name}()" for name in excel.ACTIONS}
+    assert set(button_commands.values()) == {f"import thidua.xlentry as x; x.{name}()" for name in excel.ACTIONS}
 
 
 def test_make_forms_writes_the_forms(desk: Path, button_commands: dict[str, str]) -> None:
@@ -136,6 +147,16 @@ def test_consolidate_fills_the_master_sheets_like_the_cli(desk: Path, tmp_path: 
     wb = openpyxl.load_workbook(book, keep_vba=True)  # the master sheets keep their VBA code names
     codenames = ["Sheet2", "Sheet3", "Sheet4", "Sheet5", "Sheet6"]
     assert [wb[name].sheet_properties.codeName for name in MASTER_SHEETS] == codenames
+
+
+def test_consolidate_saves_the_workbook_once(desk: Path) -> None:
+    """The button saves the workbook itself ("Đã lưu bảng tính."): one save, so one backup of the previous file."""
+    from thidua.sink import backups
+
+    book = desk / "ThiDua2024.xlsm"
+    outcome = excel.run("consolidate", book)
+    assert outcome.ok and outcome.message.endswith("Đã lưu bảng tính.") and status(book) == outcome.message
+    assert len(backups(book)) == 1
 
 
 def test_cli_consolidate_keeps_the_sheet_code_names(desk: Path) -> None:
@@ -222,11 +243,11 @@ def test_an_unexpected_error_is_logged_not_shown(desk: Path, tmp_path: Path, mon
         raise RuntimeError("hỏng")
 
     monkeypatch.setattr(thidua.form, "write_forms", broken)
-    monkeypatch.setattr(excel, "LOG_FILE", tmp_path / "thidua-excel.log")
     outcome = excel.run("make_forms", desk / "ThiDua2024.xlsm")
     assert not outcome.ok and outcome.message.startswith("Lỗi không mong đợi (RuntimeError: hỏng).")
-    assert str(tmp_path / "thidua-excel.log") in outcome.message
-    log = (tmp_path / "thidua-excel.log").read_text(encoding="utf-8")
+    log_file = tmp_path / "install" / "nhat-ky" / "thidua-excel.log"  # under the install folder (THIDUA_HOME here)
+    assert str(log_file) in outcome.message
+    log = log_file.read_text(encoding="utf-8")
     assert "Traceback" in log and "RuntimeError: hỏng" in log
 
 
@@ -435,3 +456,322 @@ def test_live_book_on_onedrive_needs_absolute_paths(tmp_path: Path, monkeypatch)
 def test_vba_button_module_matches_the_actions() -> None:
     code = source_code(MACROS / "Buttons.bas")
     assert re.findall(r"x\.(\w+)\(\)", code) == list(excel.ACTIONS)
+
+
+# --- every failure, at every step: one Vietnamese message, a log line, nothing half-written ---------------------------
+
+
+def workbook_state(book: Path) -> dict[str, list[list[Any]]]:
+    """Every sheet's values (an empty string and an empty cell alike: openpyxl's save drops the former), the status
+    cell left out."""
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    ((sheet, ref),) = wb.defined_names[STATUS_NAME].destinations
+    wb[sheet][ref.replace("$", "")].value = None
+    return {ws.title: [[cell.value if cell.value != "" else None for cell in row] for row in ws.iter_rows()]
+            for ws in wb.worksheets}
+
+
+def log_lines(install_folder: Path) -> list[str]:
+    log = install_folder / "nhat-ky" / "thidua-excel.log"
+    return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+
+
+def consolidated(desk: Path) -> None:
+    assert excel.run("consolidate", desk / "ThiDua2024.xlsm").ok
+
+
+def half_writing(real: str):
+    """A library function that writes part of its output, then fails (write_master: one sheet, then an error)."""
+    def broken(data, cat, sink):
+        sink.write_table("Tổng hợp", ["nửa chừng"], [["chưa xong"]])
+        raise RuntimeError("hỏng giữa chừng")
+    return broken
+
+
+def raising(*args, **kwargs):
+    raise RuntimeError("hỏng giữa chừng")
+
+
+#: action -> (what to prepare, the library function its button calls) for the "library call" step.
+LIBRARY_CALLS = {
+    "make_forms": (None, ("thidua.form", "write_forms", raising)),
+    "validate_inbox": (None, ("thidua.validate", "validate_report", raising)),
+    "consolidate": (None, ("thidua.master", "write_master", half_writing("write_master"))),
+    "write_report": (consolidated, ("thidua.report", "write_report", raising)),
+    "open_output": (None, ("thidua.excel", "FileBook.open_folder", raising)),
+}
+
+
+def _patch(monkeypatch, module: str, attribute: str, value) -> None:
+    target = sys.modules[module] if module in sys.modules else __import__(module, fromlist=["_"])
+    owner, _, name = attribute.rpartition(".")
+    monkeypatch.setattr(getattr(target, owner) if owner else target, name, value)
+
+
+@pytest.mark.parametrize("action", list(excel.ACTIONS))
+def test_a_failing_library_call_leaves_nothing_half_written(action: str, desk: Path, install_folder: Path,
+                                                            monkeypatch) -> None:
+    book = desk / "ThiDua2024.xlsm"
+    prepare, (module, attribute, value) = LIBRARY_CALLS[action]
+    if prepare:
+        prepare(desk)
+    before = workbook_state(book)
+    _patch(monkeypatch, module, attribute, value)
+    with excel.bound(book) as bound:
+        outcome = excel.ACTIONS[action]()
+    assert not outcome.ok
+    assert outcome.message.startswith("Lỗi không mong đợi (RuntimeError: hỏng giữa chừng).")
+    assert "Traceback" not in outcome.message and "thidua-excel.log" in outcome.message
+    assert bound.alerts == [outcome.message]  # one message box
+    assert status(book) == outcome.message
+    assert workbook_state(book) == before  # the half-written sheet was discarded
+    lines = log_lines(install_folder)
+    assert any(f" {action}: Lỗi không mong đợi" in line for line in lines)
+    assert any("RuntimeError: hỏng giữa chừng" in line for line in lines)  # the traceback, for the technician
+
+
+@pytest.mark.parametrize("action", list(excel.ACTIONS))
+def test_a_failing_status_write_stops_before_anything_runs(action: str, desk: Path, install_folder: Path,
+                                                           monkeypatch) -> None:
+    book = desk / "ThiDua2024.xlsm"
+    before = book.read_bytes()
+
+    def locked(self, text):
+        raise PermissionError("trang được bảo vệ")
+
+    monkeypatch.setattr(excel.FileBook, "write_status", locked)
+    with excel.bound(book) as bound:
+        outcome = excel.ACTIONS[action]()
+        bound.save = lambda: None  # nothing to save: the file must stay as it was
+    assert not outcome.ok and outcome.message.startswith("Lỗi: không ghi được vào ô TRẠNG THÁI")
+    assert "chưa làm gì" in outcome.message
+    assert bound.alerts == [outcome.message]
+    assert book.read_bytes() == before
+    assert not (desk / "ket-qua").exists() and not (desk / "thidua-ledger.sqlite").exists()
+    assert any("không ghi được vào ô TRẠNG THÁI" in line for line in log_lines(install_folder))
+
+
+@pytest.mark.parametrize("action", list(excel.ACTIONS))
+def test_a_failing_caller_shows_one_message(action: str, desk: Path, install_folder: Path, monkeypatch) -> None:
+    """xw.Book.caller() fails (Excel busy, a dialog open): no workbook to write to, so a message box without it."""
+    import xlwings as xw
+
+    shown = []
+    monkeypatch.setattr(excel.xlentry, "show_message", lambda text, **kw: shown.append(text))
+    monkeypatch.setattr(xw.Book, "caller", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("COM bận"))))
+    before = (desk / "ThiDua2024.xlsm").read_bytes()
+    outcome = excel.ACTIONS[action]()
+    assert not outcome.ok and outcome.message.startswith("Lỗi: chương trình không kết nối được với bảng tính")
+    assert shown == [outcome.message]
+    assert (desk / "ThiDua2024.xlsm").read_bytes() == before and not (desk / "ket-qua").exists()
+    assert any("RuntimeError: COM bận" in line for line in log_lines(install_folder))
+
+
+IMPORT_BREAKERS = {  # a package the bridge needs, broken the ways a PC breaks it: when thidua.excel is imported
+    # (xlsxwriter, through thidua.workbook) and when the entry point reaches Excel (xlwings)
+    "xlsxwriter": 'raise ImportError("DLL load failed while importing _xlsx: The specified module could not be found")',
+    "xlwings": "raise OSError(126, 'The specified module could not be found')",
+}
+
+
+@pytest.mark.parametrize("package", list(IMPORT_BREAKERS))
+@pytest.mark.parametrize("action", ["make_forms", "consolidate"])
+def test_an_import_failure_is_a_message_not_a_traceback(action: str, package: str, tmp_path: Path,
+                                                        install_folder: Path) -> None:
+    """The button's exact command in a fresh Python whose ``package`` cannot be imported, as xlwings runs it
+    (``python -c "<command>" --wb=... --from_xl=1 ...``): exit status 0 (xlwings shows stderr only on an error
+    status), nothing on stderr, the Vietnamese message (a message box on Windows, standard output here) and the log."""
+    broken = tmp_path / "broken"
+    (broken / package).mkdir(parents=True)
+    (broken / package / "__init__.py").write_text(IMPORT_BREAKERS[package] + "\n", encoding="utf-8")
+    command = expected_command(next(b.macro for b, name in zip(BUTTONS, excel.ACTIONS, strict=True) if name == action))
+    env = {**os.environ, "PYTHONPATH": str(broken), "THIDUA_HOME": str(install_folder)}
+    result = subprocess.run([sys.executable, "-B", "-c", command, "--wb=ThiDua2024.xlsm", "--from_xl=1",
+                             "--hwnd=0"], capture_output=True, text=True, encoding="utf-8", timeout=120, env=env,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith("Lỗi: chương trình ThiDua trên máy này chưa cài đủ hoặc bị hỏng")
+    assert "cai-dat.bat" in result.stdout and "Traceback" not in result.stdout
+    lines = log_lines(install_folder)
+    assert lines[0].split(" ", 2)[2].startswith(f"{action}: Lỗi: chương trình ThiDua")
+    assert any("Traceback" in line for line in lines)
+
+
+def test_a_package_missing_inside_an_action_is_the_same_message(desk: Path, install_folder: Path,
+                                                                 monkeypatch) -> None:
+    import thidua.form
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
+
+    monkeypatch.setattr(thidua.form, "write_forms", missing)
+    with excel.bound(desk / "ThiDua2024.xlsm") as bound:
+        outcome = excel.make_forms()
+    assert outcome.message.startswith("Lỗi: chương trình ThiDua trên máy này chưa cài đủ hoặc bị hỏng (không nạp được "
+                                      "“pandas”, ModuleNotFoundError)")
+    assert bound.alerts == [outcome.message] and not (desk / "ket-qua" / "bieu").exists()
+    assert any("ModuleNotFoundError" in line for line in log_lines(install_folder))
+
+
+def test_xlentry_needs_only_the_standard_library() -> None:
+    code = ("import sys, thidua.xlentry as x; "
+            "print(sorted(m for m in sys.modules if m.startswith(('thidua', 'xlwings', 'pandas', 'openpyxl'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "['thidua', 'thidua.xlentry']", result.stderr
+    from thidua import xlentry
+
+    assert [name for name in excel.ACTIONS if callable(getattr(xlentry, name, None))] == list(excel.ACTIONS)
+
+
+def test_xlentry_guards_against_a_bug_in_an_entry_point(install_folder: Path, monkeypatch) -> None:
+    from thidua import xlentry
+
+    shown = []
+    monkeypatch.setattr(xlentry, "show_message", lambda text, **kw: shown.append(text))
+    monkeypatch.setitem(excel.ACTIONS, "open_output", lambda: 1 / 0)
+    assert xlentry.open_output() is None
+    assert len(shown) == 1 and shown[0].startswith("Lỗi không mong đợi (ZeroDivisionError")
+    assert any("ZeroDivisionError" in line for line in log_lines(install_folder))
+
+
+# --- where the workbook and the ledger are ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("folder", "env", "expected"), [
+    (r"C:\Users\Nguyễn Văn A\AppData\Local\Microsoft\Windows\INetCache\Content.Outlook\AB12CD34", {}, True),
+    (r"C:\Users\A\AppData\Local\Microsoft\Windows\Temporary Internet Files\Content.Outlook\X1", {}, True),
+    (r"C:\Users\A\AppData\Local\Microsoft\Olk\Attachments\ooa-1234", {}, True),
+    (r"c:\users\a\appdata\local\temp\Temp1_thidua.zip", {"TEMP": r"C:\Users\A\AppData\Local\Temp"}, True),
+    (r"C:\Users\A\AppData\Local\Temp", {"TMP": "C:\\Users\\A\\AppData\\Local\\Temp\\"}, True),
+    (r"C:\ThiDua2024", {"TEMP": r"C:\Users\A\AppData\Local\Temp"}, False),
+    (r"C:\Users\A\Documents\Temperature", {"TEMP": r"C:\Users\A\Documents\Temp"}, False),
+    (r"\\server\share\ThiDua", {}, False),
+])
+def test_temporary_locations(folder: str, env: dict[str, str], expected: bool) -> None:
+    assert excel.temporary_location(folder, env) is expected
+
+
+@pytest.mark.parametrize("action", list(excel.ACTIONS))
+def test_refuses_a_workbook_opened_from_a_temporary_folder(action: str, desk: Path, monkeypatch) -> None:
+    book = desk / "ThiDua2024.xlsm"
+    before = workbook_state(book)
+    monkeypatch.setenv("TEMP", str(desk.parent))
+    with excel.bound(book) as bound:
+        outcome = excel.ACTIONS[action]()
+    assert not outcome.ok and outcome.message.startswith("Lỗi: Bảng tính đang được mở từ thư mục tạm")
+    assert "Lưu Như (File › Save As)" in outcome.message and bound.alerts == [outcome.message]
+    assert not (desk / "ket-qua").exists() and not (desk / "thidua-ledger.sqlite").exists()
+    assert workbook_state(book) == before
+
+
+def test_network_shares(monkeypatch) -> None:
+    assert excel.network_share(r"\\server\share\thidua-ledger.sqlite")
+    assert excel.network_share("//server/share/thidua-ledger.sqlite")
+    monkeypatch.setattr(excel, "_drive_type", lambda root: 4)  # DRIVE_REMOTE: a mapped drive such as Z:
+    assert excel.network_share(Path.cwd() / "thidua-ledger.sqlite")
+    monkeypatch.setattr(excel, "_drive_type", lambda root: 3)  # DRIVE_FIXED
+    assert not excel.network_share(Path.cwd() / "thidua-ledger.sqlite")
+
+
+def test_a_ledger_on_a_network_share_is_warned_about(desk: Path, install_folder: Path, monkeypatch) -> None:
+    book = desk / "ThiDua2024.xlsm"
+    monkeypatch.setattr(excel, "_drive_type", lambda root: 4)
+    with excel.bound(book) as bound:
+        outcome = excel.consolidate()
+    assert outcome.ok, outcome.message
+    assert "Cảnh báo: sổ theo dõi" in outcome.message and "ổ mạng dùng chung" in outcome.message
+    assert bound.warnings == [outcome.message] and bound.alerts == []
+    assert any("ổ mạng dùng chung" in line for line in log_lines(install_folder))
+    setting(book, "TD_Ledger", "//server/share/thidua-ledger.sqlite")
+    monkeypatch.setattr(excel, "_drive_type", lambda root: 3)
+    with excel.bound(book) as bound:
+        outcome = excel.validate_inbox()
+    assert outcome.ok and "//server/share/thidua-ledger.sqlite" in outcome.message
+
+
+# --- saving after consolidation, status bar progress (live side) ------------------------------------------------------
+
+
+class FakeApp:
+    """xlwings App: message boxes and the status bar, recorded."""
+
+    def __init__(self) -> None:
+        self.alerts: list[tuple] = []
+        self.status_bars: list[Any] = []
+
+    def alert(self, *args: Any, **kwargs: Any) -> None:
+        self.alerts.append((args, kwargs))
+
+    @property
+    def status_bar(self) -> Any:
+        return self.status_bars[-1] if self.status_bars else False
+
+    @status_bar.setter
+    def status_bar(self, value: Any) -> None:
+        self.status_bars.append(value)
+
+
+def live_desk(tmp_path: Path, monkeypatch, save_error: Exception | None = None) -> FakeBook:
+    import xlwings as xw
+
+    make_inbox(default_catalogue(), PERIOD, tmp_path / "forms", tmp_path / "hop-thu-den")
+    book = FakeBook(tmp_path, {"TD_Inbox": "hop-thu-den", "TD_Period": "2024-09", "TD_Kind": "sơ kết",
+                               "TD_Ledger": "thidua-ledger.sqlite", "TD_Output": "ket-qua"})
+    book.app = FakeApp()
+    book.saved = []
+
+    def save() -> None:
+        if save_error is not None:
+            raise save_error
+        book.saved.append(book.status())
+
+    book.save = save
+    monkeypatch.setattr(xw.Book, "caller", classmethod(lambda cls: book))
+    return book
+
+
+def test_live_consolidate_saves_the_workbook_and_shows_progress(tmp_path: Path, monkeypatch) -> None:
+    book = live_desk(tmp_path, monkeypatch)
+    outcome = excel.consolidate()
+    assert outcome.ok and outcome.message.endswith("Đã lưu bảng tính.")
+    assert book.saved == ["'" + outcome.message]  # saved once, with the final status in it
+    shown = book.app.status_bars
+    assert shown[0] == "ThiDua 2024: Đang tổng hợp…" and shown[-1] is False  # Excel's status bar given back
+    assert any("Đang điền các trang tổng hợp" in str(s) for s in shown)
+    assert book.app.alerts == []
+
+
+def test_live_consolidate_asks_to_save_when_excel_cannot(tmp_path: Path, monkeypatch) -> None:
+    book = live_desk(tmp_path, monkeypatch, save_error=RuntimeError("tệp chỉ đọc"))
+    outcome = excel.consolidate()
+    assert outcome.ok and "Chưa lưu được bảng tính (RuntimeError: tệp chỉ đọc)" in outcome.message
+    assert "Ctrl+S" in outcome.message and book.status() == "'" + outcome.message
+    assert book.app.alerts == [((outcome.message,), {"title": "ThiDua 2024", "mode": "info"})]
+
+
+def test_live_status_bar_failures_do_not_fail_the_action(tmp_path: Path, monkeypatch) -> None:
+    book = live_desk(tmp_path, monkeypatch)
+
+    class NoStatusBar(FakeApp):
+        @property
+        def status_bar(self) -> Any:
+            return False
+
+        @status_bar.setter
+        def status_bar(self, value: Any) -> None:
+            raise RuntimeError("Excel bận")
+
+    book.app = NoStatusBar()
+    outcome = excel.make_forms()
+    assert outcome.ok, outcome.message
+
+
+def test_live_alert_falls_back_to_a_message_box_without_xlwings(tmp_path: Path, monkeypatch) -> None:
+    book = live_desk(tmp_path, monkeypatch)
+    shown = []
+    monkeypatch.setattr(excel.xlentry, "show_message", lambda text, **kw: shown.append(text))
+    book.app.alert = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("COM"))
+    book.names["TD_Period"].refers_to_range.value = "2024-13"
+    outcome = excel.make_forms()
+    assert not outcome.ok and shown == [outcome.message]

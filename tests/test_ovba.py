@@ -23,7 +23,7 @@ except ImportError:  # package not installed: use the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addin"))
 
 from thidua.vba.cfb import write_compound_file
-from thidua.vba.ovba import VbaModule, build_vba_project, compress, decompress, modules_from_dir
+from thidua.vba.ovba import VbaModule, build_vba_project, compress, decompress, module_source, modules_from_dir
 
 XLWINGS_BAS = Path(__import__("xlwings").__file__).parent / "xlwings.bas"
 DOCUMENT_HEADER = [
@@ -35,11 +35,14 @@ DOCUMENT_HEADER = [
     "Attribute VB_TemplateDerived = False",
     "Attribute VB_Customizable = True",
 ]
-CLASS_HEADER = [
+CLASS_HEADER = [  # as Excel stores a class module (xlwings' Excel-saved templates)
+    'Attribute VB_Base = "0{FCFB3D2A-A0FA-1068-A738-08002B3371B5}"',
     "Attribute VB_GlobalNameSpace = False",
     "Attribute VB_Creatable = False",
     "Attribute VB_PredeclaredId = False",
     "Attribute VB_Exposed = False",
+    "Attribute VB_TemplateDerived = False",
+    "Attribute VB_Customizable = False",
 ]
 
 
@@ -338,7 +341,7 @@ def test_project_opens_strictly_and_lists_streams(project: bytes) -> None:
     names = sorted("/".join(path) for path in ole.listdir())
     modules = [f"VBA/{m.name}" for m in sample_modules()]
     assert names == sorted(["PROJECT", "PROJECTwm", "VBA/_VBA_PROJECT", "VBA/dir", *modules])
-    assert ole.openstream("VBA/_VBA_PROJECT").read() == bytes.fromhex("CC61FFFF000000")
+    assert ole.openstream("VBA/_VBA_PROJECT").read() == bytes.fromhex("CC61FFFF000100")
     for entry in ole.direntries:
         if entry is not None:
             assert (entry.clsid, entry.createTime, entry.modifyTime) == ("", 0, 0)  # olefile shows a null CLSID as ""
@@ -468,7 +471,7 @@ def test_modules_from_dir(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("ignored")
     assert modules_from_dir(tmp_path) == [
         VbaModule("Ribbon", "Sub A()\nEnd Sub\n", "standard"),
-        VbaModule("Counter", "Option Explicit\n", "class"),
+        VbaModule("Counter", "Option Explicit\n", "class", (("VB_PredeclaredId", "True"), ("VB_Exposed", "False"))),
         VbaModule("NoHeader", "Sub B()\nEnd Sub", "standard"),
         VbaModule("Sheet3", "Option Explicit\n", "document"),
         VbaModule("ThisWorkbook", "Option Explicit\n", "document"),
@@ -479,6 +482,21 @@ def test_modules_from_dir_reads_xlwings(tmp_path: Path) -> None:
     shutil.copy(XLWINGS_BAS, tmp_path)
     (module,) = modules_from_dir(tmp_path)
     assert module == sample_modules()[1]
+
+
+def test_class_module_keeps_its_exported_attributes_in_excels_order(tmp_path: Path) -> None:
+    """xlwings' Dictionary.cls: its own VB_Exposed = True and VB_Description are kept, VB_Base and the fixed header
+    added, in the order Excel stores a class module."""
+    shutil.copy(XLWINGS_BAS.parent / "addin" / "Dictionary.cls", tmp_path)
+    (module,) = modules_from_dir(tmp_path)
+    assert module.kind == "class" and dict(module.attributes)["VB_Exposed"] == "True"
+    header = module_source(module).split("\r\n")[:10]
+    assert [line.split(" = ")[0] for line in header[:9]] == [
+        "Attribute VB_Name", "Attribute VB_Base", "Attribute VB_GlobalNameSpace", "Attribute VB_Creatable",
+        "Attribute VB_PredeclaredId", "Attribute VB_Exposed", "Attribute VB_TemplateDerived",
+        "Attribute VB_Customizable", "Attribute VB_Description"]
+    assert header[1] == 'Attribute VB_Base = "0{FCFB3D2A-A0FA-1068-A738-08002B3371B5}"'
+    assert header[5] == "Attribute VB_Exposed = True" and not header[9].startswith("Attribute VB_")
 
 
 def test_modules_from_dir_rejects_non_ascii_source(tmp_path: Path) -> None:

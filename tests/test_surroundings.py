@@ -584,7 +584,7 @@ def test_a_stopped_consolidation_stops_its_readers_and_says_what_was_kept(tmp_pa
 
 
 def test_an_interrupted_report_leaves_the_old_pair(tmp_path, inbox, monkeypatch):
-    from thidua import appendix
+    from thidua.report import files as report_files
     from thidua.report import write_report
 
     consolidate(inbox, PERIOD, CAT, ledger=tmp_path / "l.sqlite", write=False, workers=0)
@@ -594,13 +594,13 @@ def test_an_interrupted_report_leaves_the_old_pair(tmp_path, inbox, monkeypatch)
     out = tmp_path / "bc"
     write_report(data, CAT, "so-ket", out)
     before = listing(out)
-    real = appendix.write_appendix
+    real = report_files.write_appendix
 
     def interrupted(*args, **kwargs):  # Ctrl-C while the appendix is being written, after the new .docx
         real(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(appendix, "write_appendix", interrupted)
+    monkeypatch.setattr(report_files, "write_appendix", interrupted)
     import datetime as dt
 
     with pytest.raises(KeyboardInterrupt):

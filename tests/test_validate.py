@@ -145,7 +145,7 @@ def test_cli_return_dir(inbox, tmp_path):
     data = json.loads(result.stdout)
     written = {Path(p["package"]).name for p in data["summary"]["return_packages"]}
     assert written == {"ThiDua_2024-09_TTRA.xlsx", "ThiDua_2024-09_QLCL.xlsx", "ThiDua_2024-09_KHTC.xlsx",
-                       "ThiDua_2024-08_TTSH.xlsx"}
+                       "ThiDua_2024-09_TTSH.xlsx"}
     assert {p.name for p in out.iterdir()} == written
 
 

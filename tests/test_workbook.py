@@ -147,6 +147,51 @@ def test_xlwings_modules_come_from_the_installed_package(built: Path) -> None:
     assert not (MACROS / "xlwings.bas").exists() and not (MACROS / "Dictionary.cls").exists()
 
 
+#: xlwings' own standalone template, saved by Excel: the reference for what Excel writes.
+XLWINGS_TEMPLATE = XLWINGS_DIR / "quickstart_standalone.xlsm"
+
+
+def olevba_headers(path: Path) -> dict[str, list[str]]:
+    """Module file name -> its Attribute header lines, as olevba prints them (module-level attributes only)."""
+    parser = VBA_Parser(str(path))
+    try:
+        headers = {}
+        for _, _, name, code in parser.extract_all_macros():
+            lines = code.replace("\r\n", "\n").split("\n")
+            headers[name] = [line for line in lines[: next((i for i, x in enumerate(lines)
+                                                           if not x.startswith("Attribute VB_")), len(lines))]]
+        return headers
+    finally:
+        parser.close()
+
+
+def test_class_module_attributes_are_those_of_xlwings_own_template(built: Path) -> None:
+    """The Dictionary class carries the header Excel wrote into xlwings' template: VB_Base of a class module,
+    VB_Exposed = True (from Dictionary.cls), VB_TemplateDerived / VB_Customizable and the description, in Excel's
+    order; the document modules' headers match the template's too."""
+    ours, excel_saved = olevba_headers(built), olevba_headers(XLWINGS_TEMPLATE)
+    assert ours["Dictionary.cls"] == excel_saved["Dictionary.cls"]
+    assert 'Attribute VB_Base = "0{FCFB3D2A-A0FA-1068-A738-08002B3371B5}"' in ours["Dictionary.cls"]
+    assert "Attribute VB_Exposed = True" in ours["Dictionary.cls"]
+    assert ours["ThisWorkbook.cls"] == excel_saved["ThisWorkbook.cls"]
+    assert ours["Sheet2.cls"] == excel_saved["Sheet2.cls"]
+    assert ours["xlwings.bas"] == excel_saved["xlwings.bas"] == ['Attribute VB_Name = "xlwings"']
+
+
+def test_vba_project_stream_as_excel_writes_it(built: Path) -> None:
+    """_VBA_PROJECT of a source-only project, reserved bytes included, equals the one in xlwings' Excel-saved
+    templates (every one of them that has no compiled cache)."""
+    def stream(path: Path) -> bytes:
+        ole = olefile.OleFileIO(parts(path)["xl/vbaProject.bin"])
+        try:
+            return ole.openstream("VBA/_VBA_PROJECT").read()
+        finally:
+            ole.close()
+
+    templates = [XLWINGS_TEMPLATE, XLWINGS_DIR / "quickstart_addin.xlam", XLWINGS_DIR / "addin" / "xlwings.xlam"]
+    assert {stream(t) for t in templates} == {stream(built)} == {bytes.fromhex("CC61FFFF000100")}
+
+
 def test_macros_hold_no_logic() -> None:
     """Every line of macros/ is a comment, a declaration, a Sub frame, one RunPython line into the bridge, or a call
     of a button Sub (the ribbon callbacks)."""
@@ -168,7 +213,7 @@ def test_macros_hold_no_logic() -> None:
                 sub = None
                 continue
             assert sub is not None, f"{file.name}: code outside a Sub: {text!r}"
-            if m := re.fullmatch(r'RunPython "import thidua\.excel as x; x\.(\w+)\(\)"', text):
+            if m := re.fullmatch(r'RunPython "import thidua\.xlentry as x; x\.(\w+)\(\)"', text):
                 assert m[1] in ACTIONS and sub in buttons
                 commands[sub] = m[1]
             else:
@@ -238,8 +283,11 @@ def test_xlwings_conf_sheet_as_xlwings_reads_it(built: Path) -> None:
         assert ws.cell(row, 3).value, f"{key} has no explanation in column C"
         row += 1
     assert list(config) == [key.upper() for key, _, _ in XLWINGS_CONF]
-    assert {"INTERPRETER_WIN", "PYTHONPATH", "ADD_WORKBOOK_TO_PYTHONPATH", "CONDA PATH", "CONDA ENV"} <= set(config)
-    assert config["INTERPRETER_WIN"].endswith("pythonw.exe")
+    assert {"INTERPRETER_WIN", "TEMP DIR", "PYTHONPATH", "ADD_WORKBOOK_TO_PYTHONPATH", "CONDA PATH",
+            "CONDA ENV"} <= set(config)
+    assert config["INTERPRETER_WIN"] == r"C:\ThiDua2024\.venv\Scripts\pythonw.exe"  # the install folder's
+    assert config["TEMP DIR"] == r"C:\ThiDua2024\tmp"  # ASCII, not %TEMP% under a user name with diacritics
+    assert not any("%" in str(v) or "Users" in str(v) for v in config.values())
     for key in ("ADD_WORKBOOK_TO_PYTHONPATH", "DEBUG UDFS", "USE UDF SERVER", "SHOW CONSOLE"):
         assert config[key] is False  # xlwings compares these with True/False: never empty
     assert ws.cell(row + 2, 1).value  # the notes, after a blank row
@@ -483,7 +531,7 @@ def test_libreoffice_presses_every_button_and_ribbon_callback(built: Path, tmp_p
         assert script == (f"vnd.sun.star.script:VBAProject.{module_of(macro_of[caption])}.{macro_of[caption]}"
                           "?language=Basic&location=document")
     pressed = {caption: command for _, _, caption, command in (r for r in records if r[0] == "pressed")}
-    assert pressed == {b.caption: f"import thidua.excel as x; x.{name}()" for b, name in zip(BUTTONS, ACTIONS,
+    assert pressed == {b.caption: f"import thidua.xlentry as x; x.{name}()" for b, name in zip(BUTTONS, ACTIONS,
                                                                                                strict=True)}
     assert pressed == {b.caption: expected_command(b.macro) for b in BUTTONS}
     ribbon = {action: command for _, action, command in (r for r in records if r[0] == "ribbon")}
@@ -502,6 +550,6 @@ def test_libreoffice_harness_sees_a_changed_command(tmp_path: Path, monkeypatch)
     monkeypatch.setattr(sys.modules[__name__], "MACROS", macros)
     records = press_buttons(book, tmp_path)
     pressed = {caption: command for _, _, caption, command in (r for r in records if r[0] == "pressed")}
-    assert pressed[BUTTONS[0].caption] == "import thidua.excel as x; x.open_output()"
+    assert pressed[BUTTONS[0].caption] == "import thidua.xlentry as x; x.open_output()"
     ribbon = {action: command for _, action, command in (r for r in records if r[0] == "ribbon")}
-    assert ribbon[f"On{BUTTONS[0].macro}"] == "import thidua.excel as x; x.open_output()"
+    assert ribbon[f"On{BUTTONS[0].macro}"] == "import thidua.xlentry as x; x.open_output()"

@@ -237,7 +237,8 @@ class Collector:
         except OSError as exc:
             skipped.append(Skipped(name, _not_read(exc)))
             return
-        except (zipfile.BadZipFile, ValueError, LookupError, EOFError, RuntimeError, NotImplementedError) as exc:
+        except Exception as exc:  # whatever a broken e-mail or zip makes the standard library raise: one entry lost
+            # for this run, never the batch
             what = "thư điện tử" if suffix == ".eml" else "tệp nén"
             skipped.append(Skipped(name, f"không mở được {what} ({_nfc(str(exc))[:120]}). Đề nghị đơn vị gửi lại."))
             return

@@ -203,14 +203,13 @@ def demo_cmd(out_dir: Path, period: Period) -> None:
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Sổ theo dõi để đối chiếu lũy kế với các tháng trước (chỉ đọc, không ghi) (mặc định: "
                    "thidua-ledger.sqlite tìm như lệnh consolidate; không có thì không đối chiếu).")
-@click.option("--received", "received", metavar="NN/TT/NNNN", callback=parse_day, help=RECEIVED_HELP)
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
 @click.option("--return-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Thư mục ghi tệp trả lại cho từng đơn vị có lỗi hoặc cảnh báo (ô lỗi được tô màu, kèm trang "
                    "“Kết quả kiểm tra”); không bao giờ ghi đè tệp gốc; chạy lại thì thay tệp trả lại của chính tệp đó.")
 @catalogue_options
 @library_errors
-def validate_cmd(paths: tuple[Path, ...], period: Period | None, ledger_path: Path | None, received, as_json: bool,
+def validate_cmd(paths: tuple[Path, ...], period: Period | None, ledger_path: Path | None, as_json: bool,
                  return_dir: Path | None, catalogue) -> None:
     """Kiểm tra các tệp biểu đơn vị gửi về (tệp, thư mục, thư điện tử .eml, tệp nén .zip) đúng như lệnh consolidate
     kiểm tra: đọc, đối chiếu với bảy nội dung thi đua và với báo cáo các tháng trước trong sổ theo dõi, liệt kê mọi
@@ -227,7 +226,7 @@ def validate_cmd(paths: tuple[Path, ...], period: Period | None, ledger_path: Pa
     with progress_bar("Đang kiểm tra") as bar:
         task = bar.add_task("", total=total)
         report = validate_report(paths, cat, period, progress=lambda _p: bar.advance(task), return_dir=return_dir,
-                                 ledger=ledger, received=received)
+                                 ledger=ledger)
     if as_json:
         data = report.to_dict()
         data["summary"]["ledger"] = str(ledger) if ledger else None
@@ -351,6 +350,36 @@ def build_workbook_cmd(out_path: Path, macros_dir: Path | None, as_json: bool, c
     console.print(f"Đã tạo {escape(str(path))} ({len(modules)} mô-đun VBA: {', '.join(modules)}).")
 
 
+@app.command("bundle", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Thư mục mới (hoặc trống) để ghi bộ cài.")
+@click.option("--python", "pythons", multiple=True, type=click.Choice(["3.11", "3.12", "3.13"]),
+              help="Phiên bản Python trên máy Windows (lặp lại được; mặc định: 3.11, 3.12 và 3.13).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Thư mục lưu các gói đã tải (mặc định: ~/.cache/thidua/wheels-win hoặc THIDUA_WHEEL_CACHE).")
+@click.option("--offline", is_flag=True, help="Không tải gì: chỉ dùng các gói đã có trong thư mục lưu.")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
+@library_errors
+def bundle_cmd(out_dir: Path, pythons: tuple[str, ...], cache: Path | None, offline: bool, as_json: bool) -> None:
+    """Tạo bộ cài cho máy Windows của Văn phòng Sở (không cần quyền quản trị, không cần mạng): cai-dat.bat, bảng
+    tính ThiDua2024.xlsm, hướng dẫn cài đặt (PDF) và thư mục “goi” chứa mọi gói Python cho Windows 64-bit. Chạy
+    trong thư mục mã nguồn, máy có mạng; bộ cài được kiểm tra cài được không cần mạng cho từng phiên bản Python."""
+    from .bundle import PYTHONS, build_bundle
+
+    result = build_bundle(out_dir, tuple(pythons) or PYTHONS, cache, offline=offline)
+    if as_json:
+        print_json({"bundle": str(result.folder), "guide": str(result.guide), "wheels": [p.name for p in result.wheels],
+                    "pythons": {v.python: v.pip_installs for v in result.verified}})
+        return
+    from rich.markup import escape
+
+    size = sum(p.stat().st_size for p in result.wheels) / 1e6
+    console.print(f"Đã tạo bộ cài {escape(str(result.folder))}: {len(result.wheels)} gói ({size:.0f} MB), "
+                  f"hướng dẫn {escape(result.guide.name)}.")
+    for v in result.verified:
+        console.print(f"  Python {v.python}: {len(v.pip_installs)} gói, pip cài được không cần mạng (--no-index).")
+
+
 def parse_report_date(_ctx, _param, value: str | None):
     """``NN/TT/NNNN`` -> date (the report's date line)."""
     import datetime as dt
@@ -363,10 +392,25 @@ def parse_report_date(_ctx, _param, value: str | None):
         raise click.BadParameter(f"Ngày “{value}” không hợp lệ: cần dạng NN/TT/NNNN, ví dụ 05/09/2024.") from None
 
 
+def parse_span(_ctx, _param, value: str | None):
+    """``2024-06`` / ``2024-Q2`` / ``2024-H1`` / ``2024`` -> the report's span."""
+    from .period import Span
+
+    if value is None:
+        return None
+    try:
+        return Span.parse(value)
+    except ThiDuaError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
 @app.command("report", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
-@click.option("--period", required=True, metavar="NNNN-TT", callback=parse_period, help="Kỳ báo cáo. " + PERIOD_HELP)
+@click.option("--period", required=True, metavar="KỲ", callback=parse_span,
+              help="Kỳ báo cáo: 2024-06 (tháng), 2024-Q2 (quý), 2024-H1 / 2024-H2 (6 tháng), 2024 (cả năm). Báo cáo "
+                   "tổng kết lấy cả năm; ghi 2024-11 thì tổng kết số liệu từ đầu năm đến hết tháng 11.")
 @click.option("--kind", type=click.Choice(["so-ket", "tong-ket"]), default="so-ket", show_default=True,
-              help="so-ket: báo cáo sơ kết tháng; tong-ket: báo cáo tổng kết năm (kèm đề xuất danh hiệu tập thể).")
+              help="so-ket: báo cáo sơ kết (tháng, quý, 6 tháng); tong-ket: báo cáo tổng kết năm (kèm danh sách dự "
+                   "kiến đề nghị danh hiệu tập thể, văn bản riêng).")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Sổ theo dõi (SQLite) do lệnh consolidate ghi (mặc định: thidua-ledger.sqlite ở thư mục hiện tại, "
                    "thư mục cha, thư mục ông hoặc một thư mục con).")
@@ -374,28 +418,50 @@ def parse_report_date(_ctx, _param, value: str | None):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Thư mục ghi báo cáo (.docx) và phụ lục (.xlsx).")
 @click.option("--date", "report_date", metavar="NN/TT/NNNN", callback=parse_report_date,
-              help="Ngày ghi trên báo cáo (mặc định: hôm nay, nhưng không trước hạn nộp biểu của kỳ và không sau cuối "
-                   "tháng kế tiếp).")
+              help="Ngày ghi trên báo cáo (mặc định: hôm nay, nhưng không trước hạn nộp biểu của tháng cuối kỳ và "
+                   "không sau cuối tháng kế tiếp).")
+@click.option("--office", "office_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Tệp nội dung do Văn phòng Sở viết (số, ngày kế hoạch; số báo cáo; kết quả chuyên môn; đề xuất "
+                   "bổ sung) — mẫu: thidua/data/office.toml. Mục để trống thì không đưa vào báo cáo.")
+@click.option("--previous-ledger", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Tổng kết: sổ theo dõi của năm trước, để so sánh với năm trước.")
+@click.option("--previous-appendix", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Tổng kết: phụ lục (.xlsx) báo cáo tổng kết năm trước, để so sánh với năm trước.")
 @click.option("--pdf", is_flag=True, help="Chuyển thêm sang PDF bằng LibreOffice (nếu máy có cài).")
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
 @catalogue_options
 @library_errors
-def report_cmd(period: Period, kind: str, ledger_path: Path | None, sample: bool, out_dir: Path, report_date,
-               pdf: bool, as_json: bool, catalogue) -> None:
-    """Lập báo cáo sơ kết tháng hoặc tổng kết năm gửi Sở Xây dựng (Trưởng Khối) theo thể thức Nghị định
-    30/2020/NĐ-CP, kèm phụ lục số liệu (.xlsx) và, nếu yêu cầu, bản PDF. Trạng thái thoát: 0 xong (kể cả khi không
-    tạo được PDF: có cảnh báo), 2 không chạy được."""
+def report_cmd(period, kind: str, ledger_path: Path | None, sample: bool, out_dir: Path, report_date,
+               office_path: Path | None, previous_ledger: Path | None, previous_appendix: Path | None, pdf: bool,
+               as_json: bool, catalogue) -> None:
+    """Lập báo cáo sơ kết (tháng, quý, 6 tháng) hoặc tổng kết năm gửi Sở Xây dựng (Trưởng Khối) theo thể thức Nghị
+    định 30/2020/NĐ-CP, kèm phụ lục số liệu (.xlsx) và, nếu yêu cầu, bản PDF. Trạng thái thoát: 0 xong (kể cả khi
+    không tạo được PDF: có cảnh báo), 2 không chạy được."""
     from rich.markup import escape
 
-    from .report import write_report
+    from .period import MONTH, YEAR, Span
+    from .report import SpanData, load_span, previous_year_from_ledger, write_report
+    from .report_text import load_office_text
 
     cat = catalogue()
+    span = period
+    if kind == "tong-ket":
+        if span.kind not in (MONTH, YEAR):
+            raise ThiDuaError(f"Báo cáo tổng kết lấy số liệu cả năm: ghi --period {span.year} (hoặc NNNN-TT để tổng "
+                              "kết từ đầu năm đến hết tháng đó).")
+        span = Span(YEAR, span.year, span.index if span.kind == MONTH else 12)
+    previous = None
+    if previous_ledger:
+        previous = previous_year_from_ledger(previous_ledger, span.year - 1, cat)
+    elif previous_appendix:
+        from .appendix import previous_year_from_appendix
+
+        previous = previous_year_from_appendix(previous_appendix, cat)
     if sample:
         from .report_sample import sample_period_data
 
-        data = sample_period_data(cat, period)
+        data = SpanData(span, [sample_period_data(cat, month) for month in span.months], previous)
     else:
-        from .consolidate import load_period
         from .ledger import DEFAULT_NAME, Ledger, find_ledger
 
         ledger_path = ledger_path or find_ledger(Path.cwd(), below=True) or Path(DEFAULT_NAME)
@@ -403,17 +469,17 @@ def report_cmd(period: Period, kind: str, ledger_path: Path | None, sample: bool
             raise ThiDuaError(f"Không tìm thấy sổ theo dõi “{ledger_path}”. Hãy chạy lệnh consolidate trước, chỉ rõ "
                               "--ledger, hoặc dùng --sample để xem thử trên dữ liệu mẫu.")
         with Ledger(ledger_path, create=False) as led:  # an empty file or another database is not a ledger
-            data = load_period(led, period, cat)
-    files = write_report(data, cat, kind, out_dir, report_date=report_date, pdf=pdf)
+            data = load_span(led, span, cat, previous)
+    office = load_office_text(office_path) if office_path else None
+    files = write_report(data, cat, kind, out_dir, report_date=report_date, pdf=pdf, office=office)
     if as_json:
         print_json(files.to_dict())
         return
-    label = "tổng kết năm" if kind == "tong-ket" else "sơ kết"
-    console.print(f"Đã lập báo cáo {label} {period.label}:")
-    out.print(f"  {escape(str(files.docx))}")
-    out.print(f"  {escape(str(files.appendix))}")
-    if files.pdf:
-        out.print(f"  {escape(str(files.pdf))}")
+    label = "tổng kết" if kind == "tong-ket" else "sơ kết"
+    console.print(f"Đã lập báo cáo {label} {span.label}:")
+    for path in (files.docx, files.appendix, files.proposals, files.pdf):
+        if path:
+            out.print(f"  {escape(str(path))}")
     for warning in files.warnings:
         console.print(f"[yellow]Cảnh báo:[/] {escape(warning)}")
 

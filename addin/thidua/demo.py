@@ -20,8 +20,8 @@ from .layout import COLUMNS, FormLayout, a1, file_name
 from .ledger import DEFAULT_NAME
 from .model import DUE_STATUSES, LATE, MISSING, ON_TIME, REJECTED, STATUS_VI
 from .office import soffice
-from .period import Period
-from .report import write_report
+from .period import Period, Span
+from .report import load_span, write_report
 from .samples import FilledForm, fill_form, sample_fill
 from .validate import validate_report
 
@@ -322,9 +322,15 @@ def run_demo(out_dir: Path, period: Period, say: Callable[[str], None] = print) 
         "trả lại; " + ", ".join(f"{STATUS_VI[k]} {counts[k]}" for k in DUE_STATUSES))
     say(f"    – Sổ theo dõi của cả năm: {escape(str(done.ledger))}")
     say(f"    – Bảng tổng hợp: {escape(str(master))}")
+    # The sơ kết of the month; in June the 6-month sơ kết the Khối asks for; in December the year's tổng kết.
     kind = "tong-ket" if period.month == 12 else "so-ket"
-    files = write_report(load_period(done.ledger, period, cat), cat, kind, out_dir / "bao-cao",
-                         report_date=deadline + dt.timedelta(days=5), pdf=soffice() is not None)
+    if period.month in (6, 12):
+        span = Span.year_to(period) if kind == "tong-ket" else Span.parse(f"{period.year}-H1")
+        data = load_span(done.ledger, span, cat)
+    else:
+        data = load_period(done.ledger, period, cat)
+    files = write_report(data, cat, kind, out_dir / "bao-cao", report_date=deadline + dt.timedelta(days=5),
+                         pdf=soffice() is not None)
     say(f"• Báo cáo {'tổng kết năm' if kind == 'tong-ket' else 'sơ kết'}: {escape(str(files.docx))}")
     say(f"    – Phụ lục: {escape(str(files.appendix))}")
     if files.pdf:

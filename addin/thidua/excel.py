@@ -1,11 +1,17 @@
 """The Excel bridge: the functions the buttons of ``ThiDua2024.xlsm`` run.
 
-Each button's macro is one line, ``RunPython "import thidua.excel as x; x.consolidate()"``. Each entry point here reads
+Each button's macro is one line, ``RunPython "import thidua.xlentry as x; x.consolidate()"``: :mod:`thidua.xlentry`
+(standard library only) imports this module and turns even an import failure into a message. Each entry point here reads
 its settings from the caller workbook (by the workbook-level names ``TD_Inbox``, ``TD_Period``, … of the control
 sheet, never by position), calls the same library function as the command line, writes the results back (one bulk
 write per table) and leaves a Vietnamese message in the status cell ``TD_Status``. Expected problems (a missing
 folder, an invalid period, nothing to consolidate, a locked file) become a clear message in the status cell and a
-message box, never a traceback; an unexpected error says where its details were logged.
+message box, never a traceback; an unexpected error says where its details were logged. Every failure, whatever the
+step (reaching the workbook, the first status write, the library call), ends the same way: one Vietnamese message box,
+one line in the log under the install folder (:func:`thidua.xlentry.log_file`), and nothing half-written (a failed
+action's sheet writes are discarded before the status is saved). The Excel status bar shows progress. The bridge
+refuses a workbook opened from a temporary folder (an e-mail attachment, a download cache) and warns when the ledger
+is on a network share.
 
 The workbook is reached through a small interface, :class:`WorkbookInterface`, with two implementations:
 
@@ -28,7 +34,6 @@ import functools
 import os
 import subprocess
 import sys
-import tempfile
 import traceback
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -36,13 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import xlentry
 from .catalogue import Catalogue, default_catalogue, load_catalogue
 from .errors import ThiDuaError
 from .period import Period
 from .workbook import KIND_SO_KET, KIND_TONG_KET, SETTINGS, SHEET_CONTROL, SHEET_FINDINGS, STATUS_NAME
 
 LABELS = {s.name: s.label for s in SETTINGS}
-LOG_FILE = Path(tempfile.gettempdir()) / "thidua-excel.log"
 FORMS_DIR, RETURNS_DIR, REPORTS_DIR = "bieu", "tra-lai", "bao-cao"
 TITLE = "ThiDua 2024"
 
@@ -62,13 +67,21 @@ class WorkbookInterface(Protocol):
 
     def write_table(self, sheet: str, header: list[str], rows: list[list[Any]], **options: Any) -> None: ...
 
-    def alert(self, text: str) -> None: ...
+    def alert(self, text: str, *, warning: bool = False) -> None: ...
+
+    def progress(self, text: str | None) -> None: ...
 
     def open_folder(self, path: Path) -> None: ...
 
     def folder(self) -> Path | None: ...
 
     def save(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class BrokenInstall(ThiDuaError):
+    """A package the bridge needs cannot be imported."""
 
 
 class MissingSetting(ThiDuaError):
@@ -104,9 +117,16 @@ class LiveBook:
     def write_table(self, sheet: str, header: list[str], rows: list[list[Any]], **options: Any) -> None:
         self.sink.write_table(sheet, header, rows, **options)
 
-    def alert(self, text: str) -> None:
-        with contextlib.suppress(Exception):  # no message box on some platforms: the status cell says it anyway
-            self.book.app.alert(text, title=TITLE, mode="critical")
+    def alert(self, text: str, *, warning: bool = False) -> None:
+        try:
+            self.book.app.alert(text, title=TITLE, mode="info" if warning else "critical")
+        except Exception:  # Excel busy or gone: a message box without xlwings
+            xlentry.show_message(text, warning=warning)
+
+    def progress(self, text: str | None) -> None:
+        """Excel's status bar: ``text``, or back to Excel's own with None (cosmetic: never fails the action)."""
+        with contextlib.suppress(Exception):
+            self.book.app.status_bar = f"{TITLE}: {text}" if text else False
 
     def open_folder(self, path: Path) -> None:
         open_in_file_manager(path)
@@ -121,7 +141,11 @@ class LiveBook:
         return Path(full).parent if full and "://" not in full else None
 
     def save(self) -> None:
-        """The secretary saves the open workbook herself."""
+        """Save the open workbook in place (Excel's own Save); raises when Excel cannot (read-only, Protected View)."""
+        self.book.save()
+
+    def discard(self) -> None:
+        """Nothing to undo in Excel: the master sheets are written only after everything was computed."""
 
 
 class FileBook:
@@ -135,7 +159,10 @@ class FileBook:
         self.sink = OpenpyxlSink(self.path, keep_vba=True)
         self.wb = self.sink.wb
         self.alerts: list[str] = []
+        self.warnings: list[str] = []
+        self.progress_shown: list[str | None] = []
         self.opened: list[Path] = []
+        self.clean = False  # saved and not written since (bound() then need not save again: no second backup)
 
     def _cell(self, name: str) -> Any:
         defined = self.wb.defined_names.get(name)
@@ -149,15 +176,20 @@ class FileBook:
         return self._cell(name).value
 
     def write_status(self, text: str) -> None:
+        self.clean = False
         cell = self._cell(STATUS_NAME)
         cell.value = text
         cell.data_type = "s"  # text, even when it starts with "="
 
     def write_table(self, sheet: str, header: list[str], rows: list[list[Any]], **options: Any) -> None:
+        self.clean = False
         self.sink.write_table(sheet, header, rows, **options)
 
-    def alert(self, text: str) -> None:
-        self.alerts.append(text)
+    def alert(self, text: str, *, warning: bool = False) -> None:
+        (self.warnings if warning else self.alerts).append(text)
+
+    def progress(self, text: str | None) -> None:
+        self.progress_shown.append(text)
 
     def open_folder(self, path: Path) -> None:
         self.opened.append(path)
@@ -167,6 +199,15 @@ class FileBook:
 
     def save(self) -> None:
         self.sink.save()  # the sink keeps each replaced sheet's VBA code name
+        self.clean = True
+
+    def discard(self) -> None:
+        """Forget every change not saved yet (a failed action's sheets): reload the file."""
+        from .sink import OpenpyxlSink
+
+        self.sink = OpenpyxlSink(self.path, keep_vba=True)
+        self.wb = self.sink.wb
+        self.clean = False
 
 
 def open_in_file_manager(path: Path) -> None:
@@ -194,7 +235,7 @@ def bound(workbook: WorkbookInterface | Path | str) -> Iterator[WorkbookInterfac
         yield book
     finally:
         _BOUND.remove(book)
-        if isinstance(workbook, (str, Path)):
+        if isinstance(workbook, (str, Path)) and not book.clean:
             book.save()
 
 
@@ -202,8 +243,10 @@ def caller() -> WorkbookInterface:
     """The workbook whose button was pressed: the bound one, else ``xw.Book.caller()``."""
     if _BOUND:
         return _BOUND[-1]
-    import xlwings as xw
-
+    try:
+        import xlwings as xw
+    except Exception as exc:  # not installed, or its DLLs do not load: an install problem, said as such
+        raise BrokenInstall(xlentry.import_failure(exc)) from exc
     return LiveBook(xw.Book.caller())
 
 
@@ -225,6 +268,10 @@ class Settings:
 
     book: WorkbookInterface
     _catalogue: Catalogue | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+    def progress(self, text: str) -> None:
+        self.book.progress(text)
 
     def problem(self, name: str, problem: str) -> ThiDuaError:
         return ThiDuaError(f"Ô “{LABELS[name]}” trên trang “{SHEET_CONTROL}”: {problem}")
@@ -293,6 +340,9 @@ class Settings:
         assert path is not None
         if must_exist and not path.is_file():
             raise self.problem("TD_Ledger", f"chưa có sổ theo dõi “{path}”. Hãy bấm “Tổng hợp” trước.")
+        warning = NETWORK_LEDGER.format(path=path) if network_share(path) else None
+        if warning and warning not in self.warnings:
+            self.warnings.append(warning)
         return path
 
     def catalogue(self) -> Catalogue:
@@ -302,6 +352,58 @@ class Settings:
                 raise self.problem("TD_Units", f"không tìm thấy tệp danh sách đơn vị “{units}”.")
             self._catalogue = load_catalogue(units=units) if units else default_catalogue()
         return self._catalogue
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Where the workbook and the ledger are
+
+#: Folders a workbook is in when it was opened straight from an e-mail or a download, not saved first: outputs written
+#: beside it would vanish with the cache. Matched on the path's parts (Windows is case-insensitive).
+TEMPORARY_MARKERS = ("inetcache", "temporary internet files", "content.outlook", "content.mso", "olk")
+TEMPORARY_LOCATION = ("Bảng tính đang được mở từ thư mục tạm “{folder}” (tệp đính kèm thư điện tử hoặc tệp vừa tải "
+                      "về), nên kết quả ghi ra sẽ mất. Hãy lưu bảng tính vào thư mục cài đặt (ví dụ C:\\ThiDua2024) "
+                      "bằng Tệp › Lưu Như (File › Save As), mở bản đã lưu rồi bấm lại.")
+NETWORK_LEDGER = ("Cảnh báo: sổ theo dõi “{path}” nằm trên ổ mạng dùng chung. Tệp sổ (SQLite) có thể hỏng khi ghi qua "
+                  "mạng; hãy để sổ trên ổ đĩa của máy này (ví dụ C:\\ThiDua2024) và sao lưu định kỳ lên ổ mạng.")
+DRIVE_REMOTE = 4  # GetDriveTypeW: a mapped network drive
+
+
+def _folded(path: str) -> str:
+    return path.replace("\\", "/").rstrip("/").casefold()
+
+
+def temporary_location(folder: Path | str, env: dict[str, str] | None = None) -> bool:
+    """Whether ``folder`` is a temporary folder: under %TEMP% / %TMP%, or in a download or attachment cache
+    (INetCache, Content.Outlook, the new Outlook's attachment folder)."""
+    env = dict(os.environ) if env is None else env
+    path = _folded(str(folder))
+    roots = [_folded(env[k]) for k in ("TEMP", "TMP") if env.get(k)]
+    if any(path == root or path.startswith(root + "/") for root in roots):
+        return True
+    return any(part in TEMPORARY_MARKERS for part in path.split("/"))
+
+
+def _drive_type(root: str) -> int | None:
+    """GetDriveTypeW of a drive root on Windows; None elsewhere."""
+    if sys.platform != "win32":
+        return None
+    import ctypes
+
+    return int(ctypes.windll.kernel32.GetDriveTypeW(root))  # type: ignore[attr-defined]
+
+
+def network_share(path: Path | str) -> bool:
+    """Whether ``path`` is on a network share: a UNC path (\\\\server\\share) or a mapped network drive."""
+    text = str(path)
+    if text.startswith(("\\\\", "//")):
+        return True
+    anchor = Path(text).anchor
+    if not anchor:
+        return False
+    try:
+        return _drive_type(anchor) == DRIVE_REMOTE
+    except Exception:
+        return False
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -321,37 +423,104 @@ def _oserror(exc: OSError) -> str:
     return f"không đọc/ghi được tệp{where}: {exc.strerror or exc}. Nếu tệp đang mở (Excel, Word), hãy đóng rồi bấm lại."
 
 
-def _log_unexpected(action: str) -> Path | None:
+CALLER_FAILED = ("Lỗi: chương trình không kết nối được với bảng tính đang mở ({error}). Hãy đóng các hộp thoại "
+                 "đang mở trong Excel, lưu bảng tính rồi bấm lại.")
+STATUS_FAILED = ("Lỗi: không ghi được vào ô TRẠNG THÁI trên trang “{sheet}” ({error}); chưa làm gì. Nếu trang đang "
+                 "được bảo vệ, hãy bỏ bảo vệ (Xem lại › Bỏ bảo vệ Trang tính — Review › Unprotect Sheet); nếu đang "
+                 "sửa một ô, hãy bấm Enter rồi bấm lại nút.")
+NOT_SAVED = (" Chưa lưu được bảng tính ({error}): hãy bấm Lưu (Ctrl+S) để giữ các trang tổng hợp; nếu Excel mở ở chế "
+             "độ chỉ đọc, dùng Tệp › Lưu Như (File › Save As) vào thư mục cài đặt.")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _failed(action: str, message: str, exc: BaseException | None = None) -> str:
+    """Log a failure (with the traceback of an unexpected error); return the message, naming the log when written."""
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if exc is not None else None
+    logged = xlentry.log(action, message, details)
+    if exc is not None and logged:
+        message += f" Chi tiết đã ghi vào “{logged}”; hãy gửi tệp này cho người hỗ trợ kỹ thuật."
+    return message
+
+
+def _run_action(book: WorkbookInterface, action: Callable[[Settings], str]) -> tuple[Outcome, Settings]:
+    cfg = Settings(book)
     try:
-        with open(LOG_FILE, "a", encoding="utf-8") as fh:
-            fh.write(f"--- {dt.datetime.now():%Y-%m-%d %H:%M:%S} {action}\n{traceback.format_exc()}\n")
-        return LOG_FILE
-    except OSError:
-        return None
+        folder = book.folder()
+        if folder is not None and temporary_location(folder):
+            raise ThiDuaError(TEMPORARY_LOCATION.format(folder=folder))
+        return Outcome(True, action(cfg)), cfg
+    except ThiDuaError as exc:
+        message = _failed(action.__name__, f"Lỗi: {exc.message}")
+    except ImportError as exc:  # a package imported on demand is missing or broken
+        message = _failed(action.__name__, xlentry.import_failure(exc), exc)
+    except OSError as exc:
+        message = _failed(action.__name__, f"Lỗi: {_oserror(exc)}")
+    except Exception as exc:
+        message = _failed(action.__name__, f"Lỗi không mong đợi ({_describe(exc)}).", exc)
+    try:
+        book.discard()  # nothing of a failed action is kept
+    except Exception as exc:
+        message += " " + _failed(action.__name__, "Không hoàn tác được các thay đổi dở dang.", exc)
+    return Outcome(False, message), cfg
 
 
-def entry_point(busy: str) -> Callable[[Callable[[Settings], str]], Callable[[], Outcome]]:
-    """Wrap an action ``(settings) -> success message`` into a button entry point (see the module docstring)."""
+def entry_point(busy: str, *, save: bool = False) -> Callable[[Callable[[Settings], str]], Callable[[], Outcome]]:
+    """Wrap an action ``(settings) -> success message`` into a button entry point (see the module docstring); with
+    ``save`` the workbook is saved after a successful action (or the secretary is told to save it)."""
 
     def decorate(action: Callable[[Settings], str]) -> Callable[[], Outcome]:
+        name = action.__name__
+
         @functools.wraps(action)
         def entry() -> Outcome:
-            book = caller()
-            book.write_status(busy)
             try:
-                outcome = Outcome(True, action(Settings(book)))
-            except ThiDuaError as exc:
-                outcome = Outcome(False, f"Lỗi: {exc.message}")
-            except OSError as exc:
-                outcome = Outcome(False, f"Lỗi: {_oserror(exc)}")
+                book = caller()
+            except BrokenInstall as exc:
+                message = _failed(name, exc.message, exc.__cause__)
+                xlentry.show_message(message)
+                return Outcome(False, message)
             except Exception as exc:
-                logged = _log_unexpected(action.__name__)
-                where = f" Chi tiết đã ghi vào “{logged}”;" if logged else ""
-                outcome = Outcome(False, f"Lỗi không mong đợi ({type(exc).__name__}: {exc}).{where} hãy gửi cho "
-                                         "người hỗ trợ kỹ thuật.")
-            book.write_status(outcome.message)
+                message = _failed(name, CALLER_FAILED.format(error=_describe(exc)), exc)
+                xlentry.show_message(message)
+                return Outcome(False, message)
+            try:
+                book.write_status(busy)
+            except Exception as exc:
+                message = _failed(name, STATUS_FAILED.format(sheet=SHEET_CONTROL, error=_describe(exc)), exc)
+                book.alert(message)
+                return Outcome(False, message)
+            book.progress(busy)
+            try:
+                outcome, cfg = _run_action(book, action)
+            finally:
+                book.progress(None)
+            if outcome.ok and cfg.warnings:
+                outcome.message = " ".join([outcome.message, *cfg.warnings])
+                xlentry.log(name, " ".join(cfg.warnings))
+            written = unsaved = False
+            if outcome.ok and save:  # the status is written first, so that the saved file carries it
+                try:
+                    book.write_status(outcome.message + " Đã lưu bảng tính.")
+                    book.save()
+                    outcome.message += " Đã lưu bảng tính."
+                    written = True
+                except Exception as exc:
+                    outcome.message += NOT_SAVED.format(error=_describe(exc))
+                    xlentry.log(name, outcome.message)
+                    unsaved = True
+            try:
+                if not written:
+                    book.write_status(outcome.message)
+            except Exception as exc:  # the status cell cannot say it: the message box below does
+                _failed(name, STATUS_FAILED.format(sheet=SHEET_CONTROL, error=_describe(exc)), exc)
+                unsaved = True
             if not outcome.ok:
                 book.alert(outcome.message)
+            elif cfg.warnings or unsaved:
+                book.alert(outcome.message, warning=True)
             return outcome
 
         return entry
@@ -366,6 +535,7 @@ def make_forms(cfg: Settings) -> str:
 
     cat, period = cfg.catalogue(), cfg.period()
     out = cfg.output() / FORMS_DIR / str(period)
+    cfg.progress(f"Đang tạo biểu của {len(cat.units)} đơn vị…")
     paths = write_forms(cat, period, out)
     return f"Đã tạo {len(paths)} biểu báo cáo {period.label} trong “{out}”."
 
@@ -397,8 +567,10 @@ def validate_inbox(cfg: Settings) -> str:
     ledger = cfg.ledger()
     returns = cfg.output() / RETURNS_DIR / str(period)
     history = LedgerHistory(str(ledger)) if ledger.is_file() else None  # read only: validation records nothing
+    cfg.progress(f"Đang kiểm tra {len(files)} tệp…")
     report = validate_report(files, cat, period, history, return_dir=returns)
     table = validation_findings_table(report.results, period, cat)
+    cfg.progress("Đang ghi trang “Kết quả kiểm tra”…")
     cfg.book.write_table(table.sheet, table.header, table.rows, **table.options)
     message = report.summary_line()
     if report.return_packages:
@@ -406,7 +578,7 @@ def validate_inbox(cfg: Settings) -> str:
     return message + f" Chi tiết ở trang “{SHEET_FINDINGS}”."
 
 
-@entry_point("Đang tổng hợp…")
+@entry_point("Đang tổng hợp…", save=True)
 def consolidate(cfg: Settings) -> str:
     """Button “Tổng hợp”: validate what is new in the inbox, record it in the ledger and fill the master sheets of this
     workbook (as ``thidua consolidate --workbook``: same library functions, same sheets, same content)."""
@@ -419,10 +591,12 @@ def consolidate(cfg: Settings) -> str:
     if not files and not ledger.is_file():
         raise ThiDuaError(f"Chưa có gì để tổng hợp: hộp thư đến “{inbox}” chưa có tệp biểu nào và chưa có sổ theo dõi "
                           f"“{ledger.name}”.")
+    cfg.progress(f"Đang kiểm tra và ghi sổ theo dõi ({len(files)} tệp trong hộp thư đến)…")
     result = consolidate_inbox(inbox, period, cat, ledger=ledger, write=False)
     data = result.data
     if data is None or (data.values.empty and data.status.empty):
         raise ThiDuaError(f"Chưa có gì để tổng hợp cho {period.label}.")
+    cfg.progress("Đang điền các trang tổng hợp…")
     write_master(data, cat, cfg.book.sink)
     counts = result.counts()
     s = result.summary
@@ -445,6 +619,7 @@ def write_report(cfg: Settings) -> str:
     if data.values.empty:
         raise ThiDuaError(f"Sổ theo dõi chưa có số liệu của {period.label}: hãy bấm “Tổng hợp” trước khi viết báo cáo.")
     out = cfg.output() / REPORTS_DIR
+    cfg.progress("Đang viết báo cáo và vẽ biểu đồ (lần đầu trên máy mới có thể mất một hai phút)…")
     files = write_report_files(data, cat, kind, out)
     message = (f"Đã viết báo cáo {KIND_VI[kind].lower()} {period.label}: “{files.docx.name}” và "
                f"“{files.appendix.name}” trong “{out}”.")

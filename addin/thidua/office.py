@@ -17,8 +17,10 @@ def soffice() -> str | None:
     return next((p for p in map(shutil.which, SOFFICE_NAMES) if p), None)
 
 
-def convert(sources: list[Path] | Path, out_dir: Path, target: str, timeout: float = 180) -> list[Path]:
-    """Convert files with LibreOffice headless (``target`` e.g. "pdf", "csv", "xlsx"); return the files written.
+def convert(sources: list[Path] | Path, out_dir: Path, target: str, timeout: float = 180,
+            infilter: str | None = None) -> list[Path]:
+    """Convert files with LibreOffice headless (``target`` e.g. "pdf", "csv", "xlsx"; ``infilter`` the import filter,
+    e.g. "HTML (StarWriter)" to lay out an HTML page as a Writer document); return the files written.
 
     Each call uses its own throw-away user profile, so parallel runs do not lock each other out.
     """
@@ -30,6 +32,7 @@ def convert(sources: list[Path] | Path, out_dir: Path, target: str, timeout: flo
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="thidua-lo-") as profile:
         cmd = [binary, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore", "--nolockcheck",
+               *([f"--infilter={infilter}"] if infilter else []),
                "--convert-to", target, "--outdir", str(out_dir), *map(str, sources)]
         try:
             subprocess.run(cmd, check=False, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)

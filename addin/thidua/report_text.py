@@ -12,6 +12,7 @@ import re
 import string
 import tomllib
 import unicodedata
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -30,12 +31,16 @@ REQUIRED_TABLES = (
     "document", "subject", "intro", "headings", "situation", "direction", "targets", "target_common", "discipline",
     "assessment", "next_steps", "proposals", "titles", "table", "chart",
 )
+OFFICE_FILE = "office.toml"
 
 #: Control characters, zero-width and line/paragraph separators, and the bidirectional marks, embeddings, overrides
 #: and isolates (a U+202E in a unit's note would make the rest of a line read backwards).
 _CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff"
                       r"\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
+#: Surrogates (category Cs) and private-use characters (category Co): one regular expression instead of a per-character
+#: category lookup (the report cleans every table cell; that loop was a third of a 1,000-unit tổng kết).
+_SURROGATE_PRIVATE = re.compile("[\ud800-\udfff\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -60,8 +65,16 @@ def fmt_number(value: float, decimals: int = 1) -> str:
 
 
 def fmt_pct(value: float | None) -> str:
-    """A share in percent (``88.9`` -> ``88,9%``); ``None`` -> ``—``."""
-    return "—" if value is None else f"{fmt_number(value)}%"
+    """A share in percent (``88.9`` -> ``88,9%``); ``None`` -> ``—``. A share below 100 never prints as 100% and a
+    share above 0 never as 0% (``99.95`` -> ``99,9%``, ``0.04`` -> ``0,1%``)."""
+    if value is None:
+        return "—"
+    shown = round(float(value), 1)
+    if shown >= 100 and value < 100:
+        shown = 99.9
+    elif shown <= 0 < value:
+        shown = 0.1
+    return f"{fmt_number(shown)}%"
 
 
 def pct(part: float, whole: float) -> float:
@@ -94,7 +107,7 @@ def clean_text(value: Any, max_length: int | None = None) -> str:
         return ""
     text = unicodedata.normalize("NFC", str(value))
     text = _CONTROL.sub(" ", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cs", "Co"))
+    text = _SURROGATE_PRIVATE.sub("", text)
     text = _SPACES.sub(" ", text).strip()
     if max_length and len(text) > max_length:
         text = text[: max_length - 1].rstrip(" ,;:.") + "…"
@@ -172,17 +185,51 @@ class Wording:
         return [fmt.vformat(b, (), values).strip() for b in block]
 
 
-def load_wording(path: Path | str | None = None) -> Wording:
-    """Load the wording file (default: the one shipped in the package)."""
-    source = Path(path) if path else resources.files("thidua") / "data" / WORDING_FILE
+def sentences(w: Wording, dotted: str, kind: str | None, values: dict[str, Any], raw: dict[str, float]) -> str:
+    """A paragraph made of sentence entries: a string, or a table ``{text, zero, key}`` whose ``zero`` wording (may be
+    empty: the sentence is left out) replaces ``text`` when the figure ``key`` is 0 — a report writes "không có", not
+    "0 vụ"."""
+    block = w.get(dotted, kind)
+    if isinstance(block, (str, dict)):
+        block = [block]
+    if not isinstance(block, list):
+        raise CatalogueError(w.source, dotted, "mục này phải là danh sách các câu")
+    fmt = _Formatter(w.source, dotted)
+    out = []
+    for entry in block:
+        if isinstance(entry, dict):
+            if "text" not in entry or "key" not in entry:
+                raise CatalogueError(w.source, dotted, "câu có điều kiện phải có “text” và “key”")
+            keys = entry["key"] if isinstance(entry["key"], list) else [entry["key"]]
+            for key in keys:
+                if key not in raw:
+                    raise CatalogueError(w.source, dotted, f"không có số liệu “{key}” để xét câu “không có”")
+            text = entry.get("zero", "") if all(not raw[k] for k in keys) else entry["text"]
+        else:
+            text = entry
+        text = fmt.vformat(str(text), (), values).strip()
+        if text:
+            out.append(text)
+    return " ".join(out)
+
+
+def read_data_file(path: Path | str | None, default: str, what: str) -> tuple[Any, dict[str, Any]]:
+    """``(source, table)`` of a TOML data file (``path``, or the shipped ``data/<default>``), NFC; a file that cannot
+    be read or parsed is a :class:`CatalogueError` naming it and ``what`` it is."""
+    source = Path(path) if path else resources.files("thidua") / "data" / default
     try:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogueError(source, "(tệp)", f"không đọc được tệp lời văn báo cáo ({exc})") from None
+        raise CatalogueError(source, "(tệp)", f"không đọc được tệp {what} ({exc})") from None
     try:
-        data = tomllib.loads(unicodedata.normalize("NFC", text))
+        return source, tomllib.loads(unicodedata.normalize("NFC", text))
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(source, "(cú pháp)", f"lỗi cú pháp TOML: {exc}") from None
+
+
+def load_wording(path: Path | str | None = None) -> Wording:
+    """Load the wording file (default: the one shipped in the package)."""
+    source, data = read_data_file(path, WORDING_FILE, "lời văn báo cáo")
     for key in REQUIRED_TABLES:
         if key not in data:
             raise CatalogueError(source, key, "thiếu mục lời văn bắt buộc")
@@ -192,3 +239,48 @@ def load_wording(path: Path | str | None = None) -> Wording:
 @cache
 def default_wording() -> Wording:
     return load_wording()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# What the office writes itself
+
+
+@dataclass(frozen=True)
+class OfficeText:
+    """The parts of a report only the office can write (``office.toml``, edited by Văn phòng Sở): the plan's number and
+    date for its first citation, the report's number, the Sở's own sector results, extra next steps and proposals.
+    Anything left empty is left out of the report: no bracketed placeholder is ever printed."""
+
+    plan_number: str = ""
+    plan_date: dt.date | None = None
+    report_number: str = ""
+    sector_results: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = ()
+    proposals: tuple[str, ...] = ()
+    source: str = ""
+
+
+def load_office_text(path: Path | str | None = None) -> OfficeText:
+    """Load the office's own text (default: the shipped, empty ``office.toml``)."""
+    source, data = read_data_file(path, OFFICE_FILE, "nội dung do Văn phòng Sở viết")
+
+    def paragraphs(key: str) -> tuple[str, ...]:
+        value = data.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise CatalogueError(source, key, "phải là danh sách các đoạn văn")
+        return tuple(t for t in (clean_text(v) for v in value) if t)
+
+    plan_date = data.get("plan_date")
+    if plan_date is not None and not isinstance(plan_date, dt.date):
+        raise CatalogueError(source, "plan_date", "phải là ngày dạng 2024-08-12")
+    return OfficeText(
+        plan_number=clean_text(data.get("plan_number", "")),
+        plan_date=plan_date,
+        report_number=clean_text(data.get("report_number", "")),
+        sector_results=paragraphs("sector_results"),
+        next_steps=paragraphs("next_steps"),
+        proposals=paragraphs("proposals"),
+        source=str(source),
+    )

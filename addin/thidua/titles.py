@@ -8,19 +8,17 @@ Vietnamese. A missing figure is never guessed: the answer is "chưa đủ dữ l
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .catalogue import Catalogue
 from .errors import CatalogueError
 from .model import PeriodData
-from .report_text import fmt_int, fmt_pct
+from .report_text import fmt_int, fmt_pct, read_data_file
 
 MET, NOT_MET, NO_DATA = "dat", "khong_dat", "chua_du_du_lieu"
 STATUS_VI = {MET: "Đạt", NOT_MET: "Không đạt", NO_DATA: "Chưa đủ dữ liệu"}
@@ -161,6 +159,8 @@ def _count(op: Callable[[float, float], bool]) -> Check:
         if value is None:
             return _missing(ctx, facts, spec["indicator"])
         status = MET if op(value, spec["value"]) else NOT_MET
+        if value == 0 and "count_zero" in ctx.rules.messages:  # "không có …", not "0 người …"
+            return status, ctx.msg("count_zero", label=spec["label"], requirement=spec["requirement"])
         return status, ctx.msg("count", value=fmt_int(value), label=spec["label"], requirement=spec["requirement"])
 
     return check
@@ -274,13 +274,7 @@ def _check_spec(spec: Any, cat: Catalogue | None, seen_titles: set[str], path: A
 
 def load_title_rules(path: Path | str | None = None, catalogue: Catalogue | None = None) -> TitleRules:
     """Load ``titles.toml`` (default: the shipped one); with ``catalogue``, check every indicator it names exists."""
-    source = Path(path) if path else resources.files("thidua") / "data" / "titles.toml"
-    try:
-        data = tomllib.loads(unicodedata.normalize("NFC", source.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogueError(source, "(tệp)", f"không đọc được tệp ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(source, "(cú pháp)", f"lỗi cú pháp TOML: {exc}") from None
+    source, data = read_data_file(path, "titles.toml", "tiêu chuẩn danh hiệu")
     titles: list[Title] = []
     seen: set[str] = set()
     for pos, raw in enumerate(data.get("titles", []), start=1):

@@ -325,7 +325,8 @@ class ValidationReport:
             table.add_column(heading, justify=justify, overflow="fold", no_wrap=no_wrap)
         for r in self.results:
             period = Period.try_parse(r.period) if r.period else None
-            verdict = ("[dim]Bỏ qua[/]" if _skipped(r) else "[green]Hợp lệ[/]" if r.valid else "[bold red]Có lỗi[/]")
+            verdict = ("[dim]Bỏ qua[/]" if _skipped(r) else "[green]Hợp lệ[/]" if r.valid
+                       else "[yellow]Có lỗi (đã có bản mới hợp lệ)[/]" if _taken_care_of(r) else "[bold red]Có lỗi[/]")
             shown = f"{period.month:02d}/{period.year}" if period else "—"
             table.add_row(Text(visible(r.path.name)), Text(visible(r.unit or "—")), Text(shown),
                           str(len(r.errors)), str(len(r.warnings)), verdict)

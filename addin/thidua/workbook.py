@@ -123,10 +123,16 @@ BUTTONS = (
 
 #: (key, value, explanation). The standalone module reads column A (key) and B (value) from A1 down to the first
 #: empty row; column C is for people. Booleans stay booleans: xlwings compares them with True/False.
+INSTALL_DIR = r"C:\ThiDua2024"  # the install folder cai-dat.bat makes (ASCII, outside the user profile and OneDrive)
 XLWINGS_CONF: tuple[tuple[str, object, str], ...] = (
-    ("Interpreter_Win", r"C:\ThiDua2024\.venv\Scripts\pythonw.exe",
-     "Đường dẫn tới pythonw.exe của môi trường Python đã cài thidua (xem hướng dẫn cài đặt). Dùng được biến môi "
-     "trường, ví dụ %LOCALAPPDATA%. Nên để ở thư mục không dấu, không nằm trong OneDrive."),
+    ("Interpreter_Win", INSTALL_DIR + r"\.venv\Scripts\pythonw.exe",
+     "Đường dẫn tới pythonw.exe trong thư mục cài đặt (tệp cai-dat.bat tạo ra và tự điền ô này). Không dùng đường "
+     "dẫn trong thư mục người dùng (C:\\Users\\…): tên người dùng có dấu làm hỏng lệnh gọi Python."),
+    # xlwings.bas: TempDir = GetConfig("TEMP DIR", Environ("Temp")): its log of Python's stderr goes there; VBA's file
+    # functions are not Unicode-safe, so %TEMP% under a user name with Vietnamese letters would break every button.
+    ("TEMP DIR", INSTALL_DIR + r"\tmp",
+     "Thư mục tạm của xlwings, trong thư mục cài đặt, không dấu (cai-dat.bat tạo ra). Không để %TEMP%: tên người "
+     "dùng có dấu làm hỏng nút bấm."),
     ("Interpreter_Mac", "", "Đường dẫn tới python trên máy Mac. Máy Windows để trống."),
     ("PYTHONPATH", "",
      "Thư mục bổ sung cho Python tìm mô-đun, cách nhau bằng dấu chấm phẩy. Để trống: thidua đã cài bằng pip."),
@@ -150,7 +156,7 @@ XLWINGS_CONF_NOTES = (
     "Trang này là cấu hình của xlwings (cầu nối giữa Excel và Python). Tên trang phải đúng là “xlwings.conf”.",
     "Cột A là tên thiết lập, cột B là giá trị, cột C là giải thích. Các thiết lập phải bắt đầu từ ô A1, liền nhau, "
     "không chèn dòng trống.",
-    "Thường chỉ cần sửa ô B1 (Interpreter_Win) cho đúng đường dẫn Python trên máy.",
+    "Tệp cai-dat.bat tự điền ô B1 (Interpreter_Win) và B2 (TEMP DIR) theo thư mục cài đặt; thường không cần sửa.",
     "Xóa một dòng thì xlwings dùng giá trị trong tệp xlwings.conf cạnh bảng tính, rồi của người dùng, rồi mặc định.",
 )
 
@@ -404,8 +410,8 @@ def _write_control(wb: xlsxwriter.Workbook, ws, fm: _Formats, cat: Catalogue) ->
     row += 2
     notes = (
         "Các nút trên cũng có trên thẻ “Thi đua 2024” của thanh công cụ (ribbon).",
-        "Mỗi nút chạy chương trình Python thidua; lần đầu dùng trên máy mới, xem “Hướng dẫn cài đặt” "
-        "(docs/excel-install.md) và trang “xlwings.conf”.",
+        "Mỗi nút chạy chương trình Python thidua. Cài đặt trên máy mới: chạy cai-dat.bat trong bộ cài, xem tệp "
+        "“HuongDanCaiDat.pdf” kèm theo (cũng được chép vào thư mục C:\\ThiDua2024).",
         "Khi có lỗi, dòng TRẠNG THÁI cho biết nguyên nhân và cách xử lý.",
     )
     for note in notes:

@@ -20,6 +20,14 @@ KINDS = ("standard", "document", "class")
 Heads = dict[bytes, list[int]]  # 3-byte prefix -> its positions in the current chunk, oldest first
 WORKBOOK_BASE = "0{00020819-0000-0000-C000-000000000046}"  # VB_Base of ThisWorkbook
 WORKSHEET_BASE = "0{00020820-0000-0000-C000-000000000046}"  # VB_Base of a worksheet module
+CLASS_BASE = "0{FCFB3D2A-A0FA-1068-A738-08002B3371B5}"  # VB_Base Excel writes for every class module
+#: The class module header in the order Excel stores it (xlwings' own Excel-saved templates, e.g.
+#: quickstart_standalone.xlsm): name -> default value when the exported .cls file does not give one.
+CLASS_HEADER = (("VB_GlobalNameSpace", "False"), ("VB_Creatable", "False"), ("VB_PredeclaredId", "False"),
+                ("VB_Exposed", "False"), ("VB_TemplateDerived", "False"), ("VB_Customizable", "False"))
+#: [MS-OVBA] 2.3.4.1 _VBA_PROJECT without a performance cache: Reserved1 0x61CC, Version 0xFFFF, Reserved2 0x00, and
+#: Reserved3 (to be ignored by readers) as Excel writes it: 0x0001, the bytes of every xlwings template saved by Excel.
+VBA_PROJECT_STREAM = bytes.fromhex("CC61FFFF000100")
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,30}\Z")
 REFERENCES = (  # (name, LibidRegistered), [MS-OVBA] 2.1.1.8 and 2.3.4.2.2.5
     ("stdole", r"*\G{00020430-0000-0000-C000-000000000046}#2.0#0#C:\Windows\System32\stdole2.tlb#OLE Automation"),
@@ -30,11 +38,13 @@ REFERENCES = (  # (name, LibidRegistered), [MS-OVBA] 2.1.1.8 and 2.3.4.2.2.5
 
 @dataclass(frozen=True)
 class VbaModule:
-    """One VBA module: its name, its source text (without Attribute header lines) and its kind."""
+    """One VBA module: its name, its source text (without Attribute header lines) and its kind; for a class module
+    also the header attributes its exported file sets (name, value as written, e.g. ``("VB_Exposed", "True")``)."""
 
     name: str
     code: str
     kind: str  # "standard" (.bas), "document" (ThisWorkbook / sheet modules) or "class" (.cls)
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 # --- [MS-OVBA] 2.4.1 compression -------------------------------------------------------------------------
@@ -215,9 +225,11 @@ def module_source(module: VbaModule) -> str:
         lines += [f'Attribute VB_Base = "{base}"', "Attribute VB_GlobalNameSpace = False",
                   "Attribute VB_Creatable = False", "Attribute VB_PredeclaredId = True", "Attribute VB_Exposed = True",
                   "Attribute VB_TemplateDerived = False", "Attribute VB_Customizable = True"]
-    elif module.kind == "class":
-        lines += ["Attribute VB_GlobalNameSpace = False", "Attribute VB_Creatable = False",
-                  "Attribute VB_PredeclaredId = False", "Attribute VB_Exposed = False"]
+    elif module.kind == "class":  # Excel's order: VB_Base, the fixed header, then e.g. VB_Description
+        given = dict(module.attributes)
+        lines.append(f'Attribute VB_Base = "{CLASS_BASE}"')
+        lines += [f"Attribute {name} = {given.pop(name, default)}" for name, default in CLASS_HEADER]
+        lines += [f"Attribute {name} = {value}" for name, value in given.items() if name not in ("VB_Name", "VB_Base")]
     return "\r\n".join(lines + module.code.replace("\r\n", "\n").split("\n"))
 
 
@@ -276,7 +288,7 @@ def build_vba_project(modules: list[VbaModule], project_name: str = "VBAProject"
     streams = {
         "PROJECT": _project_stream(modules, project_name, project_id, codepage),
         "PROJECTwm": _projectwm_stream(modules, codepage),
-        "VBA/_VBA_PROJECT": struct.pack("<HHBH", 0x61CC, 0xFFFF, 0x00, 0x0000),  # 2.3.4.1, no PerformanceCache
+        "VBA/_VBA_PROJECT": VBA_PROJECT_STREAM,
         "VBA/dir": compress(_dir_stream(modules, project_name, codepage)),
     }
     for module in modules:  # 2.3.4.3: MODULEOFFSET is 0, so the stream is just the compressed source
@@ -286,7 +298,7 @@ def build_vba_project(modules: list[VbaModule], project_name: str = "VBAProject"
 
 # --- reading exported modules -------------------------------------------------------------------------------
 
-ATTRIBUTE = re.compile(r'Attribute (VB_\w+) = "?(.*?)"?\Z')
+ATTRIBUTE = re.compile(r"Attribute (VB_\w+) = (.*?)\Z")
 SHEET_NAME = re.compile(r"(ThisWorkbook|Sheet\d+)\Z")
 
 
@@ -304,13 +316,16 @@ def _read_module(file: Path) -> VbaModule:
     while lines and (match := ATTRIBUTE.match(lines[0])):
         attributes[match[1]] = match[2]
         lines.pop(0)
-    name = attributes.get("VB_Name", file.stem)
+    name = attributes.get("VB_Name", file.stem).strip('"')
     if not name.isascii() or not IDENTIFIER.match(name):
         raise ValueError(f"{file}: invalid VBA module name {name!r} (ASCII letters, digits, _; at most 31)")
     if file.suffix.lower() == ".bas":
         kind = "standard"
     else:  # VB_Base marks a document module; VB_PredeclaredId alone also occurs on ordinary classes
-        kind = "document" if "VB_Base" in attributes or SHEET_NAME.match(name) else "class"
+        base = attributes.get("VB_Base", "").strip('"')
+        kind = "document" if (base and base != CLASS_BASE) or SHEET_NAME.match(name) else "class"
+    if kind == "class":
+        return VbaModule(name, "\n".join(lines), kind, tuple((k, v) for k, v in attributes.items() if k != "VB_Name"))
     return VbaModule(name, "\n".join(lines), kind)
 
 
