@@ -266,12 +266,12 @@ def _word(c: Corpus) -> bytes:
     return out.getvalue()
 
 
-def _fixture(name: str, target: str, code: str, cells: tuple[str, ...] = (None,)) -> Case:
+def _fixture(name: str, target: str, code: str, cells: tuple[str, ...] = (None,), valid: bool = False) -> Case:
     def build(c: Corpus, folder: Path):
         shutil.copy(FIXTURES / name, folder / target)
         return {target: {(code, cell) for cell in cells}}
 
-    return Case(f"libreoffice:{name}", build)
+    return Case(f"libreoffice:{name}", build, valid)
 
 
 def _workbook_case(name: str, change: Callable[[Corpus, openpyxl.Workbook], set[tuple[str, str | None]]],
@@ -332,7 +332,7 @@ def _text_numbers(c, wb):
 def _date_text(c, wb):
     ind = c.catalogue.indicator("7.4")
     ref = c.at("7.4", ind.periods[0])
-    put_text(wb[SHEET_REPORT], ref, "05/09/2024")
+    put_text(wb[SHEET_REPORT], ref, "09/25/2024")  # month first: 05/09/2024 as text is read day first, as typed
     return {("E-TYPE-DATE-TEXT", ref)}
 
 
@@ -445,8 +445,8 @@ CASES: list[Case] = [
     _bytes_case("encrypted", _encrypted, "E-READ-ENCRYPTED"),
     _bytes_case("word-renamed", _word, "E-READ-NOT-WORKBOOK"),
     _bytes_case("empty", lambda c: b"", "E-READ-EMPTY"),
-    _fixture("lo-legacy.xls", "ThiDua_2024-09_VP.xls", "E-READ-LEGACY-XLS"),
-    _fixture("lo-form.ods", "ThiDua_2024-09_VP.ods", "E-READ-ODS"),
+    _fixture("lo-legacy.xls", "ThiDua_2024-09_VP.xls", "I-READ-CONVERTED", valid=True),
+    _fixture("lo-form.ods", "ThiDua_2024-09_VP.ods", "I-READ-CONVERTED", valid=True),
     _fixture("lo-formula.xlsx", "ThiDua_2024-09_VP.xlsx", "E-TYPE-FORMULA", ("D15", "G15")),
     _simple("owner-file", _owner, valid=True),
     _simple("too-large", _too_large),

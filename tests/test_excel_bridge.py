@@ -176,10 +176,14 @@ def test_write_report_after_consolidation(desk: Path, button_commands: dict[str,
     press(button_commands["WriteReport"], book)
     out = desk / "ket-qua" / "bao-cao"
     assert {p.name for p in out.iterdir()} >= {"BaoCao_SoKet_2024-09.docx", "PhuLuc_SoKet_2024-09.xlsx"}
-    assert status(book).startswith("Đã viết báo cáo sơ kết tháng 09/2024")
+    assert status(book).startswith("Đã viết báo cáo sơ kết tháng 9 năm 2024")
     setting(book, "TD_Kind", "tổng kết")
     press(button_commands["WriteReport"], book)
-    assert (out / "BaoCao_TongKet_2024-09.docx").is_file()
+    assert (out / "BaoCao_TongKet_2024-01-09.docx").is_file()  # the year from January (as thidua report)
+    setting(book, "TD_Kind", "sơ kết")
+    setting(book, "TD_Period", "2024-Q3")  # the same cell takes a quarter, a half-year or a year for the report
+    press(button_commands["WriteReport"], book)
+    assert (out / "BaoCao_SoKet_2024-Q3.docx").is_file()
 
 
 def test_open_output(desk: Path, button_commands: dict[str, str]) -> None:

@@ -8,8 +8,19 @@ from lo import needs_soffice
 from openpyxl.utils.cell import range_boundaries
 from python_calamine import CalamineWorkbook
 from thidua.catalogue import load_catalogue
-from thidua.form import write_forms
-from thidua.layout import COLUMNS, HEADER, HEADER_VALUE_COL, SHEET_GUIDE, SHEET_REPORT, SHEET_STAMP, FormLayout, a1
+from thidua.form import HELPER_COL, form_formulas, guide_lines, legend_text, write_forms
+from thidua.layout import (
+    COLUMNS,
+    HEADER,
+    HEADER_VALUE_COL,
+    SHEET_GUIDE,
+    SHEET_REPORT,
+    SHEET_STAMP,
+    STATUS_ROW,
+    TABLE_HEADER_ROW,
+    FormLayout,
+    a1,
+)
 from thidua.office import convert
 from thidua.period import Period
 from thidua.reader import read_submission
@@ -72,7 +83,7 @@ def test_inputs_unlocked_with_validation_everything_else_locked(cat, forms):
         assert dv.errorTitle and dv.error and dv.promptTitle and dv.prompt, ref
         assert dv.showErrorMessage, ref
     kinds = {dv.type for dv in validated.values()}
-    assert kinds == {"whole", "list", "date", "textLength"}
+    assert kinds == {"whole", "list", "custom", "textLength"}  # dates: custom, see test_date_cells_accept_day_first
 
 
 def test_validation_matches_the_indicator_kind(cat, forms):
@@ -82,7 +93,7 @@ def test_validation_matches_the_indicator_kind(cat, forms):
     for dv in ws.data_validations.dataValidation:
         for rng in str(dv.sqref).split():
             by_cell[rng] = dv
-    expect = {"count": "whole", "yesno": "list", "choice": "list", "date": "date", "text": "textLength"}
+    expect = {"count": "whole", "yesno": "list", "choice": "list", "date": "custom", "text": "textLength"}
     for ind in cat.indicators:
         for p in ind.periods:
             dv = by_cell[a1(layout.rows[ind.code], COLUMNS[p][0])]
@@ -126,3 +137,86 @@ def test_every_form_opens_in_libreoffice(forms, tmp_path):
     csvs = convert(forms[:1], tmp_path / "csv", "csv")
     text = csvs[0].read_text(encoding="utf-8", errors="replace")
     assert "Mã đơn vị" in text or "M" in text
+
+
+def _depth(formula: str) -> int:
+    depth = deepest = 0
+    for part in formula.split('"')[::2]:  # outside string literals
+        for ch in part:
+            depth += (ch == "(") - (ch == ")")
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def test_live_check_formulas_fit_excel_limits_and_never_show_an_error(cat):
+    """Excel: at most 8,192 characters and 64 nesting levels per formula; every check is wrapped in IFERROR."""
+    formulas = form_formulas(cat)
+    assert max(len(f) for f in formulas.values()) <= 8192
+    assert max(_depth(f) for f in formulas.values()) <= 64
+    checks = {ref: f for ref, f in formulas.items() if ref.startswith(("H", a1(STATUS_ROW, HEADER_VALUE_COL)[0]))}
+    assert all(f.startswith("=IFERROR(") for ref, f in checks.items() if ref[0] == "H"), checks
+    status = formulas[a1(STATUS_ROW, HEADER_VALUE_COL)]
+    assert status.startswith("=IFERROR(") and "ISERROR" in status and "SUMPRODUCT" in status
+
+
+def test_date_cells_accept_day_first_text_and_a_helper_reads_it(cat, forms):
+    """An English-locale PC keeps 20/09/2024 as text: the data validation lets two slashes through and a hidden
+    helper cell reads the date day first for the live check (thidua.domain)."""
+    ws = openpyxl.load_workbook(forms[0])[SHEET_REPORT]
+    layout = FormLayout.for_catalogue(cat)
+    ref = a1(layout.rows["7.4"], COLUMNS["month"][0])
+    dv = next(dv for dv in ws.data_validations.dataValidation if str(dv.sqref) == ref)
+    assert dv.type == "custom" and len(dv.formula1) <= 255 and "DATE(2024,1,1)" in dv.formula1
+    helper = ws[a1(layout.rows["7.4"], HELPER_COL)].value
+    assert helper.startswith("=IF(ISNUMBER(D") and "FIND(\"/\"" in helper
+    assert ws.column_dimensions[a1(0, HELPER_COL)[0]].hidden
+
+
+def test_screen_print_signature_and_explanations(cat, forms):
+    wb = openpyxl.load_workbook(forms[0])
+    ws = wb[SHEET_REPORT]
+    assert ws.sheet_view.zoomScale == 85
+    frozen = sum(ws.row_dimensions[r].height or 15 for r in range(1, TABLE_HEADER_ROW + 2))
+    assert frozen <= 190, frozen  # points above the table; was 208 (24 + 10 × 15 + 34)
+    texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "NGƯỜI LẬP BIỂU" in texts and "THỦ TRƯỞNG ĐƠN VỊ" in texts
+    assert any(t.startswith("Kon Tum, ngày") for t in texts)
+    assert legend_text(cat) in texts and "viền đỏ là ô bắt buộc" in legend_text(cat)
+    assert "1.5, 1.6, 1.7, 1.8, 3.13" in legend_text(cat)
+    last = max(r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=1).value or ws.cell(row=r, column=2).value)
+    assert ws.print_area.endswith(f"$H${last}")  # the signature block is printed
+    guide = [c.value for c in wb[SHEET_GUIDE]["A"] if c.value]
+    joined = " ".join(guide)
+    for needle in ("viền đỏ là ô bắt buộc", "không được tự đánh giá “Đạt”", "ẩn hẳn", "checksum", "ngày cuối tháng",
+                   "Chỉ tiêu cuối năm (1.5, 1.6, 1.7, 1.8, 3.13)"):
+        assert needle in joined, needle
+    assert all(line in guide for line in guide_lines(cat))
+    assert wb[SHEET_GUIDE].page_setup.orientation == "portrait"
+    # the figures that are a position at a date say so where the unit types them
+    layout = FormLayout.for_catalogue(cat)
+    prompts = {str(dv.sqref): dv.prompt for dv in ws.data_validations.dataValidation}
+    for code in ("1.1", "4.2", "4.6"):
+        assert "không phải số phát sinh trong tháng" in prompts[a1(layout.rows[code], COLUMNS["month"][0])], code
+    assert all(len(p or "") <= 255 for p in prompts.values())
+
+
+def test_domain_rules_python_side():
+    """The Python half of each rule in thidua.domain (the formula half runs in LibreOffice: test_unit_side_lo)."""
+    import datetime as dt
+    import unicodedata
+
+    from thidua.domain import canonical_choice, choice_array, is_percent_format, parse_date_text
+
+    choices = ("Chưa tổ chức", "Sơ kết", "Tổng kết")
+    assert canonical_choice(" chưa  TỔ chức ", choices) == "Chưa tổ chức"
+    assert canonical_choice(unicodedata.normalize("NFD", "sơ kết"), choices) == "Sơ kết"
+    assert canonical_choice("Sơ kết tháng", choices) is None and canonical_choice(1, choices) is None
+    array = choice_array(("Có", "Không"))
+    assert array.count('"') == 8 and unicodedata.normalize("NFD", "Có") in array  # NFC and NFD of each
+    assert parse_date_text("20/09/2024") == (dt.date(2024, 9, 20), None)
+    assert parse_date_text(" 5/6/2024 ") == (dt.date(2024, 6, 5), None)
+    assert parse_date_text("9/20/2024") == (None, "date_month_first")
+    assert parse_date_text("31/02/2024") == (None, "date_as_text")
+    assert parse_date_text("20/09/24") == (None, "date_as_text")
+    assert is_percent_format(None, 9) and is_percent_format("0.0%") and not is_percent_format('0" %"')
+    assert not is_percent_format("General") and not is_percent_format("dd/mm/yyyy")

@@ -11,11 +11,21 @@ import openpyxl
 import pytest
 from conftest import PERIOD
 from lo import needs_soffice
+from openpyxl.comments import Comment
 from thidua.demo import make_inbox
-from thidua.findings import FileResult
+from thidua.findings import ERROR, WARNING, FileResult
 from thidua.layout import COLUMNS, SHEET_GUIDE, SHEET_REPORT, SHEET_STAMP, FormLayout, a1
 from thidua.office import convert
-from thidua.returnpkg import RESULT_SHEET, package_name, safe_stem, write_return_package, write_return_packages
+from thidua.returnpkg import (
+    FILLS,
+    MARKS_KEY,
+    RESULT_SHEET,
+    _strip_ours,
+    package_name,
+    safe_stem,
+    write_return_package,
+    write_return_packages,
+)
 from thidua.validate import validate_file, validate_paths
 
 
@@ -148,6 +158,80 @@ def test_a_package_of_a_package_replaces_the_old_marks(packages, catalogue, tmp_
     assert wb.sheetnames.count(RESULT_SHEET) == 1
     for f in result.findings:
         assert wb[SHEET_REPORT][f.cell].comment.text.count(f.code) == 1
+
+
+def test_fixed_cells_lose_every_old_mark_whoever_saved_the_file(packages, catalogue, at, tmp_path):
+    """Round 1 marks cells; the unit fixes them in a program that blanks comment authors (LibreOffice) and drops the
+    stamp's list of marks; round 2 shows only round 2's findings. The form's own comment on a target stays."""
+    _inbox, pkgs = packages
+    path = tmp_path / pkgs["QLCL"].name
+    shutil.copy(pkgs["QLCL"], path)
+    first = validate_file(pkgs["QLCL"], catalogue, PERIOD)
+    wb = openpyxl.load_workbook(path)
+    ws = wb[SHEET_REPORT]
+    for row in ws.iter_rows():  # what LibreOffice does to every comment author
+        for c in row:
+            if c.comment is not None:
+                c.comment = Comment(c.comment.text, "")
+    stamp = wb[SHEET_STAMP]
+    for c in stamp["A"]:
+        if c.value == MARKS_KEY:
+            stamp.cell(row=c.row, column=2).value = "[]"  # a list that no longer says anything
+    ws[at("2.1", "month")] = 1
+    ws[at("T3", "note")] = "Chưa hưởng ứng phong trào “Dân vận khéo” do đang xây dựng kế hoạch"
+    new = at("4.1", "month")
+    ws[new] = 99
+    wb.save(path)
+    second = validate_file(path, catalogue, PERIOD)
+    assert [(f.code, f.cell) for f in second.findings] == [("E-REL-PART-GT-WHOLE", new)]
+    pkg = write_return_package(second, tmp_path / "round2", catalogue)
+    ws = openpyxl.load_workbook(pkg)[SHEET_REPORT]
+    ours = {FILLS[ERROR].fgColor.rgb[-6:], FILLS[WARNING].fgColor.rgb[-6:]}
+    filled = {c.coordinate for row in ws.iter_rows() for c in row if str(c.fill.fgColor.rgb)[-6:] in ours}
+    assert filled == {new}
+    for f in first.findings:
+        cell = ws[f.cell]
+        assert str(cell.fill.fgColor.rgb)[-6:] == "FFFDE7", f.cell  # an input cell again
+        assert cell.comment is None, f.cell
+    target_comment = ws[at("T1", "name")].comment
+    assert target_comment is not None and catalogue.target(1).text in target_comment.text
+
+
+def test_strip_ours_keeps_the_units_and_the_forms_words():
+    text = ("Toàn văn nội dung 1.\n\nLỗi E-TYPE-TEXT-NUMBER: Chỉ tiêu 2.1 nhập “2 buổi”.\n\n"
+            "Cảnh báo W-TARGET-RATIO: chưa đạt 100%.\nGhi chú của đơn vị: Lỗi do máy")
+    assert _strip_ours(text) == "Toàn văn nội dung 1.\n\nGhi chú của đơn vị: Lỗi do máy"
+
+
+@pytest.mark.parametrize("fixture", ["lo-legacy.xls", "lo-form.ods"])
+def test_xls_and_ods_are_read_like_the_xlsx_form(catalogue, tmp_path, fixture):
+    src = tmp_path / f"ThiDua_2024-09_VP{Path(fixture).suffix}"
+    shutil.copy(Path(__file__).parent / "fixtures" / fixture, src)
+    clean = validate_file(src, catalogue, PERIOD)
+    assert [f.code for f in clean.findings] == ["I-READ-CONVERTED"] and clean.valid
+
+
+@needs_soffice
+@pytest.mark.parametrize("target", ["xls:MS Excel 97", "ods"])
+def test_xls_and_ods_come_back_as_a_fresh_xlsx_form_with_the_units_values(make_form, catalogue, at, tmp_path,
+                                                                           target):
+    """A faulty form saved as .xls/.ods by LibreOffice: its package is the unit's .xlsx form carrying the values
+    read, marked; once the figure is fixed there, it validates clean with the same values."""
+    faulty = make_form({at("1.2", "month"): 999}, name="src/ThiDua_2024-09_VP.xlsx")
+    src = convert(faulty, tmp_path / "converted", target)[0]
+    result = validate_file(src, catalogue, PERIOD)
+    assert {(f.code, f.cell) for f in result.errors} == {("E-REL-PART-GT-WHOLE", at("1.2", "month"))}
+    assert "I-READ-CONVERTED" in {f.code for f in result.findings}
+    pkg = write_return_package(result, tmp_path / "out", catalogue)
+    assert pkg.suffix == ".xlsx" and pkg.name.startswith("ThiDua_2024-09_VP")
+    wb = openpyxl.load_workbook(pkg)
+    assert wb.sheetnames == [SHEET_REPORT, SHEET_GUIDE, SHEET_STAMP, RESULT_SHEET]
+    cell = wb[SHEET_REPORT][at("1.2", "month")]
+    assert cell.fill.fgColor.rgb.endswith("FFC7CE") and "E-REL-PART-GT-WHOLE" in cell.comment.text
+    again = validate_file(pkg, catalogue, PERIOD)
+    assert {(f.code, f.cell) for f in again.errors} == {(f.code, f.cell) for f in result.errors}
+    assert again.submission.values() == result.submission.values()
+    assert again.submission.header["preparer"].value == result.submission.header["preparer"].value
 
 
 def test_unreadable_file_gets_a_findings_only_workbook(catalogue, tmp_path):

@@ -393,7 +393,7 @@ def test_number_text_hint(raw, says):
 
 
 def test_values_outside_the_list(make_form, catalogue, at):
-    path = make_form({at("3.3", "month"): "có", at("3.4", "month"): 1, at("T2", "assessment"): "Tốt",
+    path = make_form({at("3.3", "month"): "Có rồi", at("3.4", "month"): 1, at("T2", "assessment"): "Tốt",
                       at("7.3", "month"): "Hội nghị"})
     assert pairs(path, catalogue) == {
         ("E-TYPE-NOT-IN-LIST", at("3.3", "month")),
@@ -403,9 +403,65 @@ def test_values_outside_the_list(make_form, catalogue, at):
     }
 
 
+def test_list_values_accepted_as_the_form_accepts_them_and_stored_canonical(make_form, catalogue, at):
+    """Case, NFD and surplus spaces pass the form's list validation and live checks: the validator accepts them too
+    and keeps the listed spelling."""
+    from thidua.reader import read_submission
+
+    nfd = unicodedata.normalize("NFD", "Không")
+    path = make_form({at("3.3", "month"): "có", at("3.4", "month"): nfd, at("T2", "assessment"): "  đạt ",
+                      at("7.3", "month"): "chưa  TỔ chức"})
+    assert pairs(path, catalogue) == set()
+    sub = read_submission(path, catalogue)
+    assert sub.indicators["3.3"].month.value == "Có" and sub.indicators["3.4"].month.value == "Không"
+    assert sub.targets[2].assessment.value == "Đạt" and sub.indicators["7.3"].month.value == "Chưa tổ chức"
+
+
 def test_dates_typed_as_text_or_not_dates(make_form, catalogue, at):
-    path = make_form({PREPARED_ON: "20/09/2024", at("7.4", "month"): True})
+    path = make_form({PREPARED_ON: "ngày 20", at("7.4", "month"): True})
     assert pairs(path, catalogue) == {("E-TYPE-DATE-TEXT", PREPARED_ON), ("E-TYPE-NOT-DATE", at("7.4", "month"))}
+
+
+def test_day_first_date_text_is_a_date_and_month_first_is_reported(make_form, catalogue, at):
+    """An English-locale PC keeps 20/09/2024 as text: it is the date the form asks for (day first). 9/20/2024 is
+    only a date month first: reported with its own message."""
+    from thidua.reader import read_submission
+
+    path = make_form({PREPARED_ON: "20/09/2024", at("7.4", "month"): "5/6/2024"})
+    assert pairs(path, catalogue) == set()
+    sub = read_submission(path, catalogue)
+    assert sub.header["prepared_on"].value == dt.date(2024, 9, 20)
+    assert sub.indicators["7.4"].month.value == dt.date(2024, 6, 5)
+    wrong = validate_file(make_form({PREPARED_ON: "9/20/2024"}), catalogue, PERIOD).findings
+    assert [(f.code, f.cell) for f in wrong] == [("E-TYPE-DATE-TEXT", PREPARED_ON)]
+    assert "tháng/ngày/năm" in wrong[0].message
+
+
+def test_percent_in_a_count_cell_is_reported(make_form, catalogue, at):
+    """Typing "100%" stores 1 in a cell formatted as a percentage: flagged, not taken as 1."""
+    path = make_form({at("1.2", "month"): 1})
+    wb = openpyxl.load_workbook(path)
+    wb[SHEET_REPORT][at("1.2", "month")].number_format = "0%"
+    wb.save(path)
+    found = validate_file(path, catalogue, PERIOD).findings
+    assert [(f.code, f.cell, f.value) for f in found] == [("E-TYPE-PERCENT", at("1.2", "month"), "100%")]
+
+
+def test_inserted_row_text_and_changed_unit_are_reported(make_form, catalogue, at, row):
+    path = make_form({at("1.1", "unit"): "%"})
+    wb = openpyxl.load_workbook(path)
+    ws = wb[SHEET_REPORT]
+    r = row("2.1") + 2  # 1-based row just below 2.1
+    ws.insert_rows(r)
+    ws.cell(row=r, column=COLUMNS["note"][0] + 1).value = "Tổ chức 2 buổi tại trụ sở"
+    wb.save(path)
+    found = {f.code: f for f in validate_file(path, catalogue, PERIOD).findings}
+    assert set(found) == {"E-STRUCT-ROW-TEXT", "E-STRUCT-UNIT-CHANGED", "W-STRUCT-ROW-MOVED"}
+    text = found["E-STRUCT-ROW-TEXT"]
+    assert text.indicator == "2.1" and text.cell == a1(r - 1, COLUMNS["note"][0])
+    assert "KHÔNG được đọc" in text.message and "chỉ tiêu 2.1" in text.message
+    unit = found["E-STRUCT-UNIT-CHANGED"]
+    assert unit.cell == at("1.1", "unit") and "“người”" in unit.message
 
 
 def _set_cached_value(path: Path, ref: str, cached: str) -> None:

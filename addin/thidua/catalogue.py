@@ -50,6 +50,11 @@ class Indicator:
     target_number: int
     choices: tuple[str, ...] = ()
     rules: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: What the figure is, for the unit (shown in the cell's input message and in the guide), e.g. a position at
+    #: the month's last day rather than what happened during the month.
+    note: str = ""
+    #: A year-end figure: asked at tổng kết (December's form), optional in other months.
+    year_end: bool = False
 
     @property
     def whole(self) -> str | None:
@@ -232,7 +237,8 @@ def _load_indicator(raw: dict, target_number: int, path: Any) -> Indicator:
     for name in rules:
         if name not in RULES:
             raise CatalogueError(path, entry, f"quy tắc “{name}” không tồn tại (chỉ nhận: {', '.join(RULES)})")
-    unknown = set(raw) - {"code", "name", "unit", "kind", "required", "periods", "choices", "rules"}
+    unknown = set(raw) - {"code", "name", "unit", "kind", "required", "periods", "choices", "rules", "note",
+                          "year_end"}
     if unknown:
         raise CatalogueError(path, entry, f"trường không xác định: {', '.join(sorted(unknown))}")
     return Indicator(
@@ -245,6 +251,8 @@ def _load_indicator(raw: dict, target_number: int, path: Any) -> Indicator:
         target_number=target_number,
         choices=choices,
         rules=dict(rules),
+        note=str(raw.get("note", "")),
+        year_end=bool(raw.get("year_end", False)),
     )
 
 

@@ -44,7 +44,7 @@ from typing import Any, Protocol
 from . import xlentry
 from .catalogue import Catalogue, default_catalogue, load_catalogue
 from .errors import ThiDuaError
-from .period import Period
+from .period import Period, Span
 from .workbook import KIND_SO_KET, KIND_TONG_KET, SETTINGS, SHEET_CONTROL, SHEET_FINDINGS, STATUS_NAME
 
 LABELS = {s.name: s.label for s in SETTINGS}
@@ -285,6 +285,20 @@ class Settings:
             raise self.problem("TD_Period", "chưa nhập kỳ báo cáo (dạng NNNN-TT, ví dụ 2024-09).")
         try:
             return Period.parse(text)
+        except ThiDuaError as exc:
+            raise self.problem("TD_Period", exc.message) from None
+
+    def span(self) -> Span:
+        """The report's span from the same cell: a month ``2024-09``, a quarter ``2024-Q3``, a half-year ``2024-H1``
+        or a year ``2024`` (as ``thidua report --period``)."""
+        value = self.book.read_setting("TD_Period")
+        if isinstance(value, (dt.date, dt.datetime)):
+            return Span.of_month(Period(value.year, value.month))
+        text = _text(value)
+        if not text:
+            raise self.problem("TD_Period", "chưa nhập kỳ báo cáo (ví dụ 2024-09, 2024-H1 hoặc 2024).")
+        try:
+            return Span.parse(text)
         except ThiDuaError as exc:
             raise self.problem("TD_Period", exc.message) from None
 
@@ -592,7 +606,8 @@ def consolidate(cfg: Settings) -> str:
         raise ThiDuaError(f"Chưa có gì để tổng hợp: hộp thư đến “{inbox}” chưa có tệp biểu nào và chưa có sổ theo dõi "
                           f"“{ledger.name}”.")
     cfg.progress(f"Đang kiểm tra và ghi sổ theo dõi ({len(files)} tệp trong hộp thư đến)…")
-    result = consolidate_inbox(inbox, period, cat, ledger=ledger, write=False)
+    returns = cfg.output() / RETURNS_DIR / str(period)
+    result = consolidate_inbox(inbox, period, cat, ledger=ledger, write=False, return_dir=returns)
     data = result.data
     if data is None or (data.values.empty and data.status.empty):
         raise ThiDuaError(f"Chưa có gì để tổng hợp cho {period.label}.")
@@ -600,28 +615,37 @@ def consolidate(cfg: Settings) -> str:
     write_master(data, cat, cfg.book.sink)
     counts = result.counts()
     s = result.summary
-    return (f"Đã tổng hợp {period.label}: {len(s.new)} tệp mới ({len(s.current)} được dùng, {len(s.rejected)} bị trả "
-            f"lại), {len(result.skipped)} tệp đã có trong sổ theo dõi. Đúng hạn {counts['on_time']}, trễ hạn "
-            f"{counts['late']}, chưa nộp {counts['missing']}, bị trả lại {counts['rejected']} đơn vị.")
+    message = (f"Đã tổng hợp {period.label}: {len(s.new)} tệp mới ({len(s.current)} được dùng, {len(s.rejected)} bị "
+               f"trả lại), {len(result.skipped)} tệp đã có trong sổ theo dõi. Đúng hạn {counts['on_time']}, trễ hạn "
+               f"{counts['late']}, chưa nộp {counts['missing']}, bị trả lại {counts['rejected']} đơn vị.")
+    if s.rechecked:
+        message += f" Đã kiểm tra lại {len(s.rechecked)} tệp bị trả lại trước đây."
+    if result.unreadable:
+        message += f" {len(result.unreadable)} tệp chưa đọc được lúc này (lần sau sẽ đọc lại)."
+    if result.return_packages:
+        message += f" Đã ghi {len(result.return_packages)} tệp trả lại vào “{returns}”."
+    return message
 
 
 @entry_point("Đang viết báo cáo…")
 def write_report(cfg: Settings) -> str:
     """Button “Viết báo cáo”: the sơ kết / tổng kết report (.docx) and its appendix (.xlsx) of the period, from the
     ledger (as ``thidua report``)."""
-    from .consolidate import load_period
+    from .report import load_span
     from .report import write_report as write_report_files
-    from .report_text import KIND_VI
+    from .report_text import KIND_VI, TONG_KET
 
-    cat, period, kind = cfg.catalogue(), cfg.period(), cfg.kind()
+    cat, span, kind = cfg.catalogue(), cfg.span(), cfg.kind()
+    if kind == TONG_KET:  # the year from January, up to the month given (the whole year for "2024" or "2024-12")
+        span = Span.year_to(span.last)
     ledger = cfg.ledger(must_exist=True)
-    data = load_period(ledger, period, cat)
-    if data.values.empty:
-        raise ThiDuaError(f"Sổ theo dõi chưa có số liệu của {period.label}: hãy bấm “Tổng hợp” trước khi viết báo cáo.")
+    data = load_span(ledger, span, cat)
+    if all(month.values.empty for month in data.months):
+        raise ThiDuaError(f"Sổ theo dõi chưa có số liệu của {span.label}: hãy bấm “Tổng hợp” trước khi viết báo cáo.")
     out = cfg.output() / REPORTS_DIR
     cfg.progress("Đang viết báo cáo và vẽ biểu đồ (lần đầu trên máy mới có thể mất một hai phút)…")
     files = write_report_files(data, cat, kind, out)
-    message = (f"Đã viết báo cáo {KIND_VI[kind].lower()} {period.label}: “{files.docx.name}” và "
+    message = (f"Đã viết báo cáo {KIND_VI[kind].lower()} {span.label}: “{files.docx.name}” và "
                f"“{files.appendix.name}” trong “{out}”.")
     return " ".join([message, *files.warnings])
 

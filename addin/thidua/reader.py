@@ -26,6 +26,7 @@ import python_calamine
 
 from .atomic import is_temp_name
 from .catalogue import CODE_RE, Catalogue, Indicator, default_catalogue
+from .domain import canonical_choice, is_percent_format, parse_date_text
 from .guards import display_name
 from .layout import (
     COLUMNS,
@@ -225,7 +226,7 @@ def type_value(kind: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, dt.date):
             return value, None
         if isinstance(value, str):
-            return None, "date_as_text"
+            return parse_date_text(value)
         return None, "not_date"
     if kind in ("yesno", "choice"):
         if isinstance(value, str):
@@ -345,6 +346,8 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
     sub.sha256 = hashlib.sha256(data).hexdigest()
     check = _precheck(sub, data)
     if check is None or check.zip is None:
+        if check is not None:
+            _read_other_format(sub, data, cat)
         return sub
     try:
         _read_workbook(sub, data, check, cat)
@@ -358,6 +361,15 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
         sub.problems.append(ReadProblem("unreadable", f"{type(exc).__name__}: {exc}"))
         sub.sheet = None
     return sub
+
+
+def _read_other_format(sub: Submission, data: bytes, cat: Catalogue) -> None:
+    """A .xls or .ods file is read by its own path (thidua.convert)."""
+    from .convert import CONVERTIBLE, read_converted
+
+    problem = next((p for p in sub.problems if p.code in CONVERTIBLE), None)
+    if problem is not None:
+        read_converted(sub, data, problem, cat)
 
 
 def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catalogue) -> None:
@@ -393,6 +405,7 @@ def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catal
     xml = check.sheets.get(_sheet_part(check.zip, sheet_name) or "")  # inflated once, by the package check
     formulas = _formula_cells(xml) if xml is not None else {}
     _read_report(sub, rows, formulas, cat)
+    finish_submission(sub, rows, cat, lambda: _percent_cells(check.zip, xml))
 
 
 def _read_stamp(sub: Submission, rows: list[list[Any]]) -> None:
@@ -548,6 +561,120 @@ def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator
     if "note" in cols:
         entry.note = _make_cell(rows, formulas, r, cols["note"], "text")
     return entry
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Domain pass, shared by every read path (.xlsx here, .xls/.ods in thidua.convert)
+
+
+def finish_submission(sub: Submission, rows: list[list[Any]], cat: Catalogue, percent_cells=None) -> None:
+    """What the form's live checks also see (thidua.domain): list values stored canonical (case, Unicode form and
+    spaces ignored), count cells formatted as a percentage (``percent_cells()`` gives their A1 refs, asked only when
+    there is a count figure to check), text typed into rows inserted in the table, and a changed "Đơn vị tính"."""
+    counts: list[Cell] = []
+    for target in cat.targets:
+        entry = sub.targets.get(target.number)
+        if entry is not None:
+            _canonical(entry.assessment, cat.assessment_choices)
+    for ind in cat.indicators:
+        entry = sub.indicators.get(ind.code)
+        if entry is None:
+            continue
+        for key in ind.periods:
+            c = entry.column(key)
+            if c is None:
+                continue
+            if ind.kind in ("yesno", "choice"):
+                _canonical(c, cat.yesno_choices if ind.kind == "yesno" else ind.choices)
+            elif ind.kind == "count" and c.issue is None and c.value is not None:
+                counts.append(c)
+    if counts and percent_cells is not None:
+        percent = percent_cells()
+        for c in counts:
+            if c.cell in percent:
+                c.issue, c.raw = "percent", f"{c.value * 100:g}%"
+                c.value = None
+    _scan_rows(sub, rows, cat)
+
+
+def _canonical(c: Cell, choices: tuple[str, ...]) -> None:
+    if isinstance(c.value, str) and c.issue is None:
+        c.value = canonical_choice(c.value, choices) or c.value
+
+
+def _scan_rows(sub: Submission, rows: list[list[Any]], cat: Catalogue) -> None:
+    """Rows of the table without a code of the form that hold something (a row inserted and typed into: its text is
+    not read), and indicator rows whose "Đơn vị tính" was changed."""
+    found = _find_table_header(rows)
+    if found is None or not sub.indicators:
+        return
+    _head, cols = found
+    code_col = cols["code"]
+    unit_col = cols.get("unit", COLUMNS["unit"][0])
+    for ind in cat.indicators:
+        entry = sub.indicators.get(ind.code)
+        if entry is None:
+            continue
+        text = _cell_at(rows, entry.row, unit_col)
+        if _norm_label(text) != _norm_label(ind.unit):
+            sub.problems.append(ReadProblem("unit_changed", _raw_text(text), sheet=sub.sheet,
+                                            cell=a1(entry.row, unit_col), indicator=ind.code))
+    coded = {e.row: e.code for e in sub.indicators.values()} | {t.row: f"T{t.number}" for t in sub.targets.values()}
+    known = {i.code for i in cat.indicators} | {str(t.number) for t in cat.targets}
+    # A form row whose code was deleted is reported as a missing row (E-STRUCT-ROW-MISSING), not as an inserted one.
+    lost = {_norm_label(i.name) for i in cat.indicators if i.code not in sub.indicators}
+    name_col = cols.get("name", COLUMNS["name"][0])
+    table_cols = sorted({code_col, *(cols.get(k, COLUMNS[k][0]) for k in
+                                     ("name", "unit", "month", "ytd", "assessment", "note"))})
+    above = None
+    for r in range(min(coded), max(coded) + 1):
+        if r in coded:
+            above = coded[r]
+            continue
+        code = _cell_at(rows, r, code_col)
+        if (code is not None and _raw_text(code).strip() in known) or (
+                lost and _norm_label(_cell_at(rows, r, name_col)) in lost):
+            continue
+        typed = [(c, _raw_text(v)) for c in table_cols if (v := _cell_at(rows, r, c)) is not None
+                 and _raw_text(v).strip()]
+        if typed:
+            sub.problems.append(ReadProblem("row_text", " | ".join(t for _c, t in typed), sheet=sub.sheet,
+                                            cell=a1(r, typed[0][0]), indicator=above))
+
+
+_XF_RE = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,3}[0-9]{1,7})\"[^>]*?\bs=\"([0-9]+)\"")
+_XF_RE_REV = re.compile(rb"<(?:\w+:)?c\b[^>]*?\bs=\"([0-9]+)\"[^>]*?\br=\"([A-Z]{1,3}[0-9]{1,7})\"")
+
+
+def _percent_cells(zf: zipfile.ZipFile | None, xml: bytes | bytearray | None) -> set[str]:
+    """A1 refs of the sheet's cells whose number format shows a percentage (styles.xml, ECMA-376 18.8.10 cellXfs and
+    18.8.31 numFmts); empty when no cell style of the workbook does, without scanning the sheet."""
+    if zf is None or xml is None:
+        return set()
+    try:
+        raw = zf.read("xl/styles.xml")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return set()
+    if b"%" not in raw and not re.search(rb'numFmtId="(?:9|10)"', raw):  # the common case: no percentage anywhere
+        return set()
+    styles = read_xml(zf, "xl/styles.xml")
+    if styles is None:
+        return set()
+    codes: dict[int, str] = {}
+    xfs: list[int] = []
+    for el in styles.iter():
+        name = local_name(el)
+        if name == "numFmt" and (el.get("numFmtId") or "").isdigit():
+            codes[int(el.get("numFmtId"))] = el.get("formatCode") or ""
+        elif name == "cellXfs":
+            xfs = [int(x.get("numFmtId") or 0) if (x.get("numFmtId") or "0").isdigit() else 0
+                   for x in el if local_name(x) == "xf"]
+    percent_xf = {str(i) for i, fmt in enumerate(xfs) if is_percent_format(codes.get(fmt), fmt)}
+    if not percent_xf:
+        return set()
+    out = {m.group(1).decode() for m in _XF_RE.finditer(xml) if m.group(2).decode() in percent_xf}
+    out |= {m.group(2).decode() for m in _XF_RE_REV.finditer(xml) if m.group(1).decode() in percent_xf}
+    return out
 
 
 __all__ = [

@@ -38,9 +38,13 @@ made from a file the reader could open).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import io
+import json
 import re
+import tempfile
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
@@ -58,7 +62,8 @@ from .catalogue import UNIT_CODE_RE, Catalogue, default_catalogue
 from .findings import ERROR, INFO, SEVERITY_VI, WARNING, FileResult, Finding
 from .form import form_formulas
 from .guards import display_name
-from .layout import FILE_PREFIX, SHEET_REPORT
+from .layout import COLUMNS as FORM_COLUMNS
+from .layout import FILE_PREFIX, HEADER, HEADER_VALUE_COL, SHEET_REPORT, SHEET_STAMP, FormLayout, a1
 from .package import require_defusedxml
 from .period import Period
 from .reader import NAME_RE
@@ -72,8 +77,14 @@ FILLS = {
 }
 HEAD_FILL = PatternFill("solid", fgColor="D9E2F3")
 FONT = "Times New Roman"
-COLUMNS = (("STT", 6), ("Mức độ", 11), ("Mã", 26), ("Trang tính", 14), ("Ô", 8), ("Chỉ tiêu", 9),
-           ("Giá trị đã nhập", 22), ("Nội dung và cách sửa", 100))
+COLUMNS = (("STT", 5), ("Mức độ", 9), ("Mã", 21), ("Trang tính", 10), ("Ô", 6), ("Chỉ tiêu", 8),
+           ("Giá trị đã nhập", 18), ("Nội dung và cách sửa", 72))
+#: The stamp row listing the cells an earlier package marked, with each cell's fill before the mark.
+MARKS_KEY = "marks"
+#: How our own words start in a cell comment: the findings (":func:`_mark_cells`") and the notes of :func:`neutralise`.
+_OUR_LINE = re.compile(r"^(?:(?:Lỗi|Cảnh báo|Thông tin) [EWI]-[A-Z0-9-]+: |Công thức “.*đã được chuyển thành chữ trong "
+                       r"tệp trả lại|Liên kết ra ngoài tệp “.*đã được gỡ bỏ trong tệp trả lại|Nội dung ô dài hơn "
+                       r"32\.767 ký tự)")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _MAX_COMMENT = 2000
 MAX_CELL_TEXT = 32767
@@ -174,12 +185,122 @@ def _sheet_by_name(wb: openpyxl.Workbook, name: str | None):
     return None
 
 
-def _mark_cells(wb: openpyxl.Workbook, findings: list[Finding]) -> None:
-    """Fill each offending cell and attach the findings' messages as its comment."""
-    for ws in wb.worksheets:  # comments of an earlier return package are replaced, not piled up
+def _rgb(fill) -> str | None:
+    """A solid fill's colour as six hex digits, or None (no fill, a pattern, a theme colour)."""
+    try:
+        if fill is None or fill.fill_type != "solid":
+            return None
+        rgb = fill.fgColor.rgb
+        return rgb[-6:].upper() if isinstance(rgb, str) and len(rgb) >= 6 else None
+    except AttributeError:
+        return None
+
+
+def _fill(rgb: str | None) -> PatternFill:
+    return PatternFill("solid", fgColor=rgb) if rgb else PatternFill(fill_type=None)
+
+
+_MARK_RGB = {_rgb(f) for f in FILLS.values()}
+
+
+def _stamp_marks(wb: openpyxl.Workbook) -> tuple[object | None, int | None, list[dict]]:
+    """The stamp sheet, the row of its marks list (None when absent) and the list."""
+    ws = _sheet_by_name(wb, SHEET_STAMP)
+    if ws is None:
+        return None, None, []
+    for cell in ws["A"]:
+        if cell.value == MARKS_KEY:
+            try:
+                marks = json.loads(str(ws.cell(row=cell.row, column=2).value or "[]"))
+            except ValueError:
+                marks = []
+            return ws, cell.row, [m for m in marks if isinstance(m, dict)] if isinstance(marks, list) else []
+    return ws, None, []
+
+
+def _strip_ours(text: str) -> str:
+    """A comment's text without our lines (findings and notes of an earlier package)."""
+    kept = [line for line in text.split("\n") if not _OUR_LINE.match(line.strip())]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+def clear_marks(wb: openpyxl.Workbook, catalogue: Catalogue) -> int:
+    """Remove every mark an earlier return package left, whatever program saved the file since: cells filled with one
+    of our colours get their fill back (listed in the stamp or not), our lines
+    removed from comments (recognised by their text, not by author: LibreOffice saves authors blank). A report-sheet
+    cell gets the blank form's fill back (yellow for an input cell, even one whose fill a paste had removed); other
+    cells the fill the stamp's list recorded before the mark. Returns how many cells were cleaned."""
+    _ws, _row, marks = _stamp_marks(wb)
+    listed: dict[tuple[str, str], str | None] = {}
+    for m in marks:
+        sheet, ref = unicodedata.normalize("NFC", str(m.get("s", ""))), str(m.get("c", ""))
+        if parse_a1(ref):
+            listed[(sheet, ref)] = m.get("f") if isinstance(m.get("f"), str) else None
+    blank = _blank_fills(catalogue)
+    cleaned = 0
+    for ws in wb.worksheets:
+        if ws.title == RESULT_SHEET:
+            continue
+        title = unicodedata.normalize("NFC", ws.title)
         for cell in _cells(ws):
-            if cell.comment is not None and cell.comment.author == COMMENT_AUTHOR:
-                cell.comment = None
+            if isinstance(cell, MergedCell):
+                continue
+            touched = False
+            key = (title, cell.coordinate)
+            if _rgb(cell.fill) in _MARK_RGB:
+                # the blank form's own fill first (an input cell is yellow again even if a paste had cleared it)
+                original = blank[key] if key in blank else listed.get(key)
+                cell.fill = _fill(original)
+                touched = True
+            if cell.comment is not None:
+                text = _strip_ours(cell.comment.text or "")
+                if text != (cell.comment.text or "").strip():
+                    touched = True
+                    if text:
+                        comment = Comment(text, cell.comment.author or "")
+                        comment.width, comment.height = cell.comment.width, cell.comment.height
+                        cell.comment = comment
+                    else:
+                        cell.comment = None
+            cleaned += touched
+    return cleaned
+
+
+@functools.lru_cache(maxsize=4)
+def _blank_fill_map(catalogue: Catalogue) -> dict[tuple[str, str], str | None]:
+    from .form import write_form  # the blank form, to restore a fill no list records
+
+    unit = catalogue.units[0]
+    with tempfile.TemporaryDirectory(prefix="thidua-blank-") as tmp:
+        path = write_form(catalogue, unit, Period(catalogue.year, 1), Path(tmp) / "blank.xlsx")
+        ws = openpyxl.load_workbook(path)[SHEET_REPORT]
+        return {(SHEET_REPORT, c.coordinate): _rgb(c.fill) for c in _cells(ws) if not isinstance(c, MergedCell)}
+
+
+def _blank_fills(catalogue: Catalogue) -> dict[tuple[str, str], str | None]:
+    try:
+        return _blank_fill_map(catalogue)
+    except Exception:  # no blank form (a broken organisation date): unlisted cells lose the mark's fill only
+        return {}
+
+
+def _record_marks(wb: openpyxl.Workbook, marks: list[dict]) -> None:
+    """Keep the list of cells this package marks in the stamp sheet (outside the checksummed fields)."""
+    ws, row, _old = _stamp_marks(wb)
+    if ws is None:
+        return
+    if row is None:
+        row = max(ws.max_row, 1) + 1
+        ws.cell(row=row, column=1).value = MARKS_KEY
+    cell = ws.cell(row=row, column=2)
+    cell.value = json.dumps(marks, ensure_ascii=False, separators=(",", ":"))
+    cell.data_type = TYPE_STRING
+    ws.sheet_state = "veryHidden"  # as the form wrote it (a LibreOffice save makes it "hidden")
+
+
+def _mark_cells(wb: openpyxl.Workbook, findings: list[Finding]) -> list[dict]:
+    """Fill each offending cell and attach the findings' messages as its comment; returns the marks made."""
+    marks: list[dict] = []
     by_cell: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
         if f.severity in (ERROR, WARNING) and f.cell and parse_a1(f.cell):
@@ -193,6 +314,7 @@ def _mark_cells(wb: openpyxl.Workbook, findings: list[Finding]) -> None:
             if isinstance(cell, MergedCell):
                 continue
             worst = ERROR if any(f.severity == ERROR for f in group) else WARNING
+            marks.append({"s": ws.title, "c": cell.coordinate, "f": _rgb(cell.fill)})
             cell.fill = FILLS[worst]
             text = "\n\n".join(f"{SEVERITY_VI[f.severity]} {f.code}: {_text(f.message)}" for f in group)
             if cell.comment is not None:  # the form's own comment stays first
@@ -202,6 +324,7 @@ def _mark_cells(wb: openpyxl.Workbook, findings: list[Finding]) -> None:
             cell.comment = comment
         except Exception:  # a cell that cannot be marked is still listed on the findings sheet
             continue
+    return marks
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -324,8 +447,15 @@ def _link(sheet: str, ref: str) -> str:
     return "'" + sheet.replace("'", "''") + "'!" + ref
 
 
-def _findings_sheet(wb: openpyxl.Workbook, result: FileResult, catalogue: Catalogue, sheets: dict[str, str]) -> None:
-    """The sheet listing every finding; ``sheets`` maps NFC sheet names to the workbook's own titles (for links)."""
+def _lines(text: str, width: float) -> int:
+    return sum(max(1, -(-len(part) // max(1, int(width * 1.1)))) for part in str(text).split("\n"))
+
+
+def _findings_sheet(wb: openpyxl.Workbook, result: FileResult, catalogue: Catalogue, sheets: dict[str, str],
+                    findings: list[Finding] | None = None) -> None:
+    """The sheet listing every finding; ``sheets`` maps NFC sheet names to the workbook's own titles (for links).
+    Rows are as high as their wrapped text, so the sheet reads and prints whole (A4 landscape, one page wide)."""
+    findings = result.findings if findings is None else findings
     if RESULT_SHEET in wb.sheetnames:
         del wb[RESULT_SHEET]
     ws = wb.create_sheet(RESULT_SHEET)
@@ -356,13 +486,15 @@ def _findings_sheet(wb: openpyxl.Workbook, result: FileResult, catalogue: Catalo
                "đúng biểu mẫu đã được gửi và gửi lại.")
     _put(ws, 8, 1, how, font=plain, alignment=wrap)
     ws.merge_cells(start_row=8, start_column=1, end_row=8, end_column=len(COLUMNS))
-    ws.row_dimensions[8].height = 48
+    ws.row_dimensions[8].height = 16 * _lines(how, sum(w for _t, w in COLUMNS)) + 6
+    for r in range(2, 7):
+        ws.merge_cells(start_row=r, start_column=3, end_row=r, end_column=len(COLUMNS))
     head = 10
     for col, (title, width) in enumerate(COLUMNS, start=1):
         _put(ws, head, col, title, font=bold, fill=HEAD_FILL, alignment=Alignment(wrap_text=True, vertical="center"))
         ws.column_dimensions[openpyxl.utils.get_column_letter(col)].width = width
     order = {ERROR: 0, WARNING: 1, INFO: 2}
-    rows = sorted(result.findings, key=lambda f: order.get(f.severity, 3))
+    rows = sorted(findings, key=lambda f: order.get(f.severity, 3))
     for n, f in enumerate(rows, start=1):
         r = head + n
         _put(ws, r, 1, n, font=plain, alignment=wrap)
@@ -380,7 +512,13 @@ def _findings_sheet(wb: openpyxl.Workbook, result: FileResult, catalogue: Catalo
         _put(ws, r, 8, f.message, font=plain, alignment=wrap)
         if f.severity in FILLS:
             ws.cell(row=r, column=2).fill = FILLS[f.severity]
+        shown_value = "" if f.value is None else str(f.value)[:500]
+        ws.row_dimensions[r].height = 16 * max(_lines(f.message, COLUMNS[7][1]), _lines(shown_value, COLUMNS[6][1]),
+                                               _lines(f.code, COLUMNS[2][1])) + 4
     ws.freeze_panes = ws.cell(row=head + 1, column=1)
+    ws.print_title_rows = f"{head}:{head}"
+    ws.page_margins.left, ws.page_margins.right, ws.page_margins.top, ws.page_margins.bottom = 0.5, 0.4, 0.6, 0.6
+    ws.oddFooter.center.text = "Trang &P/&N"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
@@ -395,7 +533,11 @@ def _findings_sheet(wb: openpyxl.Workbook, result: FileResult, catalogue: Catalo
 def write_return_package(result: FileResult, out_dir: Path | str, catalogue: Catalogue | None = None,
                          taken: set[str] | None = None, inputs: set[Path] | None = None) -> Path | None:
     """Write the return package of one file into ``out_dir``; None when the file needs none (no error or warning,
-    or an Excel owner file)."""
+    or an Excel owner file).
+
+    The package is the unit's own workbook with every mark of an earlier package removed (:func:`clear_marks`) and
+    the current findings marked. A .xls or .ods file, which openpyxl cannot open, comes back as a fresh .xlsx form
+    of its unit and period carrying the values the reader found, marked the same way."""
     cat = catalogue or default_catalogue()
     if not _needs_package(result):
         return None
@@ -403,7 +545,15 @@ def write_return_package(result: FileResult, out_dir: Path | str, catalogue: Cat
     out_dir.mkdir(parents=True, exist_ok=True)
     taken = set() if taken is None else taken
     inputs = {result.path.resolve()} | (inputs or set())
-    wb = _load(result.path) if _openable(result) else None
+    findings = result.findings
+    wb = None
+    if _openable(result):
+        if _converted(result):
+            rebuilt = _rebuild(result, cat)
+            if rebuilt is not None:
+                wb, findings = rebuilt
+        else:
+            wb = _load(result.path)
     target = _unique(out_dir, package_name(result, cat, wb is not None), taken, inputs)
     if wb is None:
         wb = openpyxl.Workbook()
@@ -411,12 +561,73 @@ def write_return_package(result: FileResult, out_dir: Path | str, catalogue: Cat
         sheets: dict[str, str] = {}
     else:
         sheets = {unicodedata.normalize("NFC", ws.title): ws.title for ws in wb.worksheets if ws.title != RESULT_SHEET}
-        _mark_cells(wb, result.findings)
+        clear_marks(wb, cat)
+        _record_marks(wb, _mark_cells(wb, findings))
         neutralise(wb, cat)
-    _findings_sheet(wb, result, cat, sheets)
+    _findings_sheet(wb, result, cat, sheets, findings)
     with atomic_path(target) as tmp:
         wb.save(tmp)
     return target
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# A .xls or .ods file: a fresh form carrying the unit's values
+
+
+def _converted(result: FileResult) -> bool:
+    sub = result.submission
+    return sub is not None and any(p.code == "converted" for p in sub.problems)
+
+
+def _rebuild(result: FileResult, cat: Catalogue) -> tuple[openpyxl.Workbook, list[Finding]] | None:
+    """The unit's form (from its stamp) with the values read from its file, and the findings moved to the cells of
+    that form; None when the unit or period is not known."""
+    from .form import write_form
+
+    sub = result.submission
+    unit = cat.unit(sub.unit_code) if sub.stamp_ok and sub.unit_code else None
+    period = Period.try_parse(sub.period) if sub.stamp_ok and sub.period else None
+    if unit is None or period is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="thidua-pkg-") as tmp:
+        wb = openpyxl.load_workbook(write_form(cat, unit, period, Path(tmp) / "form.xlsx"))
+    ws = wb[SHEET_REPORT]
+    rows = FormLayout.for_catalogue(cat).rows
+    moved: dict[str, str] = {}
+
+    def put(found, ref: str) -> None:
+        if found is None:
+            return
+        moved[found.cell] = ref
+        value = found.value if found.value is not None and found.issue is None else (found.raw or None)
+        if value is None:
+            return
+        cell = ws[ref]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            cell.value = value
+        elif isinstance(value, dt.date):
+            cell.value = value
+        else:
+            cell.value = _text(value)
+            cell.data_type = TYPE_STRING
+
+    for key in ("preparer", "prepared_on"):
+        put(sub.header.get(key), a1(HEADER[key][0], HEADER_VALUE_COL))
+    for number, entry in sub.targets.items():
+        r = rows.get(f"T{number}")
+        if r is not None:
+            put(entry.assessment, a1(r, FORM_COLUMNS["assessment"][0]))
+            put(entry.explanation, a1(r, FORM_COLUMNS["note"][0]))
+    for code, entry in sub.indicators.items():
+        r = rows.get(code)
+        if r is None:
+            continue
+        for key in ("month", "ytd", "note"):
+            put(entry.column(key), a1(r, FORM_COLUMNS[key][0]))
+    sheet = sub.sheet
+    findings = [dataclasses.replace(f, sheet=SHEET_REPORT, cell=moved.get(f.cell, f.cell))
+                if f.sheet == sheet and f.cell else f for f in result.findings]
+    return wb, findings
 
 
 def write_return_packages(results: Iterable[FileResult], out_dir: Path | str,
@@ -433,5 +644,6 @@ def write_return_packages(results: Iterable[FileResult], out_dir: Path | str,
     return written
 
 
-__all__ = ["RESULT_SHEET", "neutralise", "package_name", "safe_stem", "unsafe_formula", "write_return_package",
+__all__ = ["RESULT_SHEET", "clear_marks", "neutralise", "package_name", "safe_stem", "unsafe_formula",
+           "write_return_package",
            "write_return_packages"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .catalogue import Catalogue, Indicator, Target, whole_column
+from .domain import date_bounds
 from .findings import ERROR, INFO, SEVERITY_VI, WARNING, Finding
 from .layout import SHEET_REPORT
 from .period import Period
@@ -307,13 +308,14 @@ E_READ_EMPTY = Code("E-READ-EMPTY", ERROR, "Tệp rỗng (0 byte)")
 E_READ_TOO_LARGE = Code("E-READ-TOO-LARGE", ERROR, "Tệp vượt quá giới hạn 20 MB")
 E_READ_UNREADABLE = Code("E-READ-UNREADABLE", ERROR, "Không mở, không đọc được tệp")
 E_READ_ENCRYPTED = Code("E-READ-ENCRYPTED", ERROR, "Tệp được đặt mật khẩu mở")
-E_READ_LEGACY_XLS = Code("E-READ-LEGACY-XLS", ERROR, "Tệp định dạng Excel 97-2003 (.xls)")
+E_READ_LEGACY_XLS = Code("E-READ-LEGACY-XLS", ERROR, "Tệp định dạng Excel 97-2003 (.xls) không đọc được")
 E_READ_NOT_EXCEL = Code("E-READ-NOT-EXCEL", ERROR, "Tệp không phải tệp Excel (hoặc tệp khác bị đổi tên)")
 E_READ_CORRUPT = Code("E-READ-CORRUPT", ERROR, "Tệp Excel bị hỏng hoặc không trọn vẹn (bị cắt ngang)")
 E_READ_ZIP_BOMB = Code("E-READ-ZIP-BOMB", ERROR, "Dung lượng sau giải nén bất thường: không đọc")
 E_READ_XML_DTD = Code("E-READ-XML-DTD", ERROR, "Tệp chứa khai báo DTD/thực thể XML (Excel không tạo ra): không đọc")
 E_READ_SHEET_TOO_BIG = Code("E-READ-SHEET-TOO-BIG", ERROR, "Trang tính trải quá 1.000.000 ô: không đọc")
-E_READ_ODS = Code("E-READ-ODS", ERROR, "Tệp định dạng OpenDocument (.ods)")
+E_READ_ODS = Code("E-READ-ODS", ERROR, "Tệp định dạng OpenDocument (.ods) không đọc được")
+I_READ_CONVERTED = Code("I-READ-CONVERTED", INFO, "Tệp .xls hoặc .ods: đã đọc bằng cách chuyển đổi (nên gửi .xlsx)")
 E_READ_NOT_WORKBOOK = Code("E-READ-NOT-WORKBOOK", ERROR, "Tệp nén không phải sổ tính Excel (ví dụ tệp Word)")
 I_READ_OWNER_FILE = Code("I-READ-OWNER-FILE", INFO, "Tệp khóa tạm “~$…” của Excel: bỏ qua")
 E_READ_NOT_FORM = Code("E-READ-NOT-FORM", ERROR, "Không phải biểu do Văn phòng Sở phát hành (không có dấu nhận dạng)")
@@ -334,8 +336,9 @@ _READ_MESSAGES: dict[str, tuple[Code, str]] = {
     "encrypted": (E_READ_ENCRYPTED, "Tệp được đặt mật khẩu mở nên không đọc được. Đề nghị đơn vị gỡ mật khẩu (Excel: "
                                     "Tệp > Thông tin > Bảo vệ sổ làm việc > Mã hóa bằng mật khẩu, xóa mật khẩu rồi "
                                     "lưu) và gửi lại."),
-    "legacy_xls": (E_READ_LEGACY_XLS, "Tệp ở định dạng Excel 97-2003 (.xls), không phải biểu mẫu .xlsx đã phát. "
-                   + RESEND),
+    "legacy_xls": (E_READ_LEGACY_XLS, "Tệp ở định dạng Excel 97-2003 (.xls) và không đọc được ({detail}). Đề nghị "
+                                      "đơn vị mở tệp, chọn Tệp > Lưu thành (File > Save As), chọn kiểu “Sổ làm việc "
+                                      "Excel (*.xlsx)” rồi gửi lại tệp .xlsx."),
     "not_zip": (E_READ_NOT_EXCEL, "Tệp không phải tệp Excel (.xlsx): có thể là tệp khác bị đổi tên hoặc tệp đã hỏng. "
                 + RESEND),
     "zip_corrupt": (E_READ_CORRUPT, "Tệp Excel bị hỏng hoặc không trọn vẹn (có thể bị cắt ngang khi tải lên, sao "
@@ -348,9 +351,8 @@ _READ_MESSAGES: dict[str, tuple[Code, str]] = {
     "sheet_too_big": (E_READ_SHEET_TOO_BIG, "Trang tính quá lớn: {detail}, vượt giới hạn 1.000.000 ô của một trang. "
                                             "Thường do có ô nhập nhầm ở rất xa bảng. Đề nghị đơn vị xóa các dòng, "
                                             "cột thừa (Ctrl+End để tìm ô cuối) rồi gửi lại."),
-    "ods": (E_READ_ODS, "Tệp ở định dạng OpenDocument (.ods), không phải biểu mẫu .xlsx đã phát. Đề nghị đơn vị điền "
-                        "vào đúng biểu mẫu .xlsx (nếu dùng LibreOffice, khi lưu chọn định dạng Excel 2007-365 .xlsx) "
-                        "và gửi lại."),
+    "ods": (E_READ_ODS, "Tệp ở định dạng OpenDocument (.ods) và không đọc được ({detail}). Đề nghị đơn vị mở tệp bằng "
+                        "LibreOffice, chọn Tệp > Lưu thành, chọn định dạng “Excel 2007-365 (.xlsx)” và gửi lại."),
     "not_workbook": (E_READ_NOT_WORKBOOK, "Tệp không phải sổ tính Excel (có thể là tài liệu Word hoặc tệp nén khác bị "
                                           "đổi tên). " + RESEND),
 }
@@ -381,6 +383,21 @@ def owner_file(ctx: Context) -> Iterator[Finding]:
         yield ctx.finding(I_READ_OWNER_FILE.code,
                           "Đây là tệp khóa tạm do Excel tạo ra khi có người đang mở một tệp (tên bắt đầu bằng “~$”), "
                           "không phải biểu báo cáo: đã bỏ qua. Nếu không ai đang mở tệp thì có thể xóa tệp này.")
+
+
+CONVERTED_VI = {"xls": "Excel 97-2003 (.xls)", "ods": "OpenDocument (.ods)"}
+
+
+@check("read", I_READ_CONVERTED, needs=NEEDS_OPENED)
+def converted(ctx: Context) -> Iterator[Finding]:
+    """A .xls or .ods file: read with the same checks, said so (some checks of the .xlsx form do not apply)."""
+    for p in ctx.problems("converted"):
+        yield ctx.finding(I_READ_CONVERTED.code,
+                          f"Tệp ở định dạng {CONVERTED_VI.get(p.detail, p.detail)}, không phải biểu mẫu .xlsx đã "
+                          "phát: số liệu đã được đọc bằng cách chuyển đổi và kiểm tra như biểu .xlsx (riêng việc ô "
+                          "nhập liệu có chứa công thức hay định dạng phần trăm thì không kiểm tra được). Kỳ sau đề "
+                          "nghị lưu đúng định dạng .xlsx (Tệp > Lưu thành > Sổ làm việc Excel .xlsx).",
+                          value=p.detail)
 
 
 @check("read", E_READ_NOT_FORM, needs=NEEDS_OPENED)
@@ -633,6 +650,36 @@ def rows_and_labels(ctx: Context) -> Iterator[Finding]:
                           cell=p.cell, indicator=p.indicator, value=p.detail)
 
 
+E_STRUCT_ROW_TEXT = Code("E-STRUCT-ROW-TEXT", ERROR, "Dòng chèn thêm vào bảng có nội dung (nội dung này không "
+                                                      "được đọc)")
+E_STRUCT_UNIT_CHANGED = Code("E-STRUCT-UNIT-CHANGED", ERROR, "“Đơn vị tính” của chỉ tiêu bị sửa")
+
+
+@check("structure", E_STRUCT_ROW_TEXT, E_STRUCT_UNIT_CHANGED)
+def inserted_text_and_units(ctx: Context) -> Iterator[Finding]:
+    """Text typed into a row inserted in the table is not read: say so and where it belongs; a changed "Đơn vị tính"
+    changes what a figure means. The form's status line counts the same rows (thidua.form)."""
+    for p in ctx.problems("row_text"):
+        if p.indicator and p.indicator.startswith("T"):
+            where = (f"cột “Giải trình / minh chứng / ghi chú” của dòng nội dung {p.indicator[1:]}")
+        elif p.indicator:
+            where = f"cột “Giải trình / minh chứng / ghi chú” của chỉ tiêu {p.indicator} (dòng ngay trên)"
+        else:
+            where = "cột “Giải trình / minh chứng / ghi chú” của dòng liên quan"
+        yield ctx.finding(E_STRUCT_ROW_TEXT.code,
+                          f"Ô {p.cell} nằm trong dòng chèn thêm vào bảng, có nội dung {shown(p.detail)}; dòng chèn "
+                          f"thêm không thuộc chỉ tiêu nào nên nội dung này KHÔNG được đọc. Đề nghị chuyển nội dung "
+                          f"vào {where}, xóa dòng chèn thêm rồi gửi lại.",
+                          cell=p.cell, indicator=p.indicator, value=p.detail)
+    for p in ctx.problems("unit_changed"):
+        want = ctx.catalogue.indicator(p.indicator).unit if p.indicator else ""
+        yield ctx.finding(E_STRUCT_UNIT_CHANGED.code,
+                          f"“Đơn vị tính” của chỉ tiêu {p.indicator} ở ô {p.cell} đã bị sửa thành {shown(p.detail)}, "
+                          f"khác biểu mẫu ({f'“{want}”' if want else 'để trống'}); số liệu của chỉ tiêu phải tính "
+                          "theo đơn vị của biểu mẫu. Đề nghị trả lại đơn vị tính như biểu mẫu và kiểm tra lại số "
+                          "liệu.", cell=p.cell, indicator=p.indicator, value=p.detail)
+
+
 @check("structure", E_STRUCT_MERGED)
 def merged_inputs(ctx: Context) -> Iterator[Finding]:
     """Merged cells over input cells hide all but one of them."""
@@ -686,6 +733,7 @@ E_TYPE_TEXT_NUMBER = Code("E-TYPE-TEXT-NUMBER", ERROR, "Ô số liệu chứa ch
 E_TYPE_NOT_INTEGER = Code("E-TYPE-NOT-INTEGER", ERROR, "Số liệu đếm là số thập phân")
 E_TYPE_NOT_NUMBER = Code("E-TYPE-NOT-NUMBER", ERROR, "Ô số liệu chứa giá trị không phải số (ví dụ TRUE/FALSE)")
 E_TYPE_NEGATIVE = Code("E-TYPE-NEGATIVE", ERROR, "Số liệu đếm là số âm")
+E_TYPE_PERCENT = Code("E-TYPE-PERCENT", ERROR, "Ô số liệu đếm được nhập dạng phần trăm (ví dụ gõ “100%”)")
 E_TYPE_NOT_IN_LIST = Code("E-TYPE-NOT-IN-LIST", ERROR, "Giá trị không có trong danh sách (Có/Không, Đạt/Không đạt, "
                                                         "danh sách chọn)")
 E_TYPE_DATE_TEXT = Code("E-TYPE-DATE-TEXT", ERROR, "Ngày được gõ dạng chữ")
@@ -733,9 +781,10 @@ def number_text_hint(raw: str) -> str:
     return "đây là chữ, không phải số. Đề nghị gõ một số nguyên (nếu không phát sinh thì gõ 0)."
 
 
-@check("type", E_TYPE_TEXT_NUMBER, E_TYPE_NOT_INTEGER, E_TYPE_NOT_NUMBER, E_TYPE_NEGATIVE)
+@check("type", E_TYPE_TEXT_NUMBER, E_TYPE_NOT_INTEGER, E_TYPE_NOT_NUMBER, E_TYPE_NEGATIVE, E_TYPE_PERCENT)
 def numbers(ctx: Context) -> Iterator[Finding]:
-    """A count cell holds a whole, non-negative number typed as a number."""
+    """A count cell holds a whole, non-negative number typed as a number (not as a percentage: typing "100%" stores
+    1 in a cell formatted as a percentage, which the form's live check also flags — thidua.domain)."""
     for ic in ctx.inputs():
         if ic.kind != "count":
             continue
@@ -750,6 +799,12 @@ def numbers(ctx: Context) -> Iterator[Finding]:
             yield ctx.finding(E_TYPE_NOT_INTEGER.code,
                               f"{where} là số thập phân {shown(c.raw.replace('.', ','))}; chỉ tiêu này đếm số lượng "
                               "nên phải là số nguyên. Đề nghị nhập số nguyên.",
+                              cell=c.cell, indicator=ic.key, value=c.raw)
+        elif c.issue == "percent":
+            yield ctx.finding(E_TYPE_PERCENT.code,
+                              f"{where} nhập {shown(c.raw)} dạng phần trăm; ô này cần số lượng thực tế (số người, số "
+                              "hồ sơ…), tỷ lệ do biểu tự tính. Đề nghị xóa ô (Trang đầu > Xóa > Xóa tất cả, để bỏ "
+                              "định dạng %) rồi gõ số nguyên là số lượng.",
                               cell=c.cell, indicator=ic.key, value=c.raw)
         elif c.issue == "not_number":
             yield ctx.finding(E_TYPE_NOT_NUMBER.code,
@@ -783,7 +838,13 @@ def dates(ctx: Context) -> Iterator[Finding]:
         if ic.kind != "date":
             continue
         c = ic.cell
-        if c.issue == "date_as_text":
+        if c.issue == "date_month_first":
+            yield ctx.finding(E_TYPE_DATE_TEXT.code,
+                              f"{cap(ic.what)} ở ô {c.cell} là {shown(c.raw)}: đọc theo ngày/tháng/năm thì không phải "
+                              "ngày có thật, có vẻ đã gõ theo kiểu tháng/ngày/năm của máy cài tiếng Anh. Đề nghị nhập "
+                              "lại dạng ngày/tháng/năm (ví dụ 20/09/2024).", cell=c.cell, indicator=ic.key,
+                              value=c.raw)
+        elif c.issue == "date_as_text":
             yield ctx.finding(E_TYPE_DATE_TEXT.code,
                               f"{cap(ic.what)} ở ô {c.cell} là {shown(c.raw)} dạng chữ nên không đọc được là ngày. Đề "
                               "nghị xóa ô và nhập lại ngày dạng ngày/tháng/năm (không gõ dấu ' ở đầu, không định dạng "
@@ -817,11 +878,8 @@ def date_within(ctx: Context) -> Iterator[Finding]:
     ind, period = ctx.indicator, ctx.data_period
     if ind is None or period is None:
         return
-    if ctx.rule == "period":
-        first, scope = period.first_day, f"trong {period.label}"
-    else:
-        first, scope = dt.date(period.year, 1, 1), f"từ đầu năm đến hết {period.label}"
-    last = period.last_day
+    first, last = date_bounds(ctx.rule, period)  # the same bounds as the form's live check (thidua.domain)
+    scope = f"trong {period.label}" if ctx.rule == "period" else f"từ đầu năm đến hết {period.label}"
     for col in ind.periods:
         c = ctx.cell(ind.code, col)
         if c is None or not isinstance(c.value, dt.date):
