@@ -84,7 +84,7 @@ def schema_v1(path: Path) -> None:
 @contextlib.contextmanager
 def read_only(path: Path):
     """``path`` made unwritable, even for root (``chattr +i``); skips when that is impossible here."""
-    if getattr(os, "geteuid", lambda: -1)() != 0:
+    if not AS_ROOT:
         mode = path.stat().st_mode
         path.chmod(0o444)
         try:
@@ -445,7 +445,10 @@ def test_a_link_loop_in_the_inbox_is_reported_and_the_batch_goes_on(tmp_path, in
     assert data["files"]["current"] == 5 and (tmp_path / "m.xlsx").exists()
 
 
-@pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() == 0, reason="root reads every folder: a folder without permission needs a user")
+AS_ROOT = getattr(os, "geteuid", lambda: -1)() == 0
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root reads every folder: a folder without permission needs a user")
 def test_a_link_into_a_folder_without_permission_is_reported_and_the_batch_goes_on(tmp_path, inbox):
     closed = tmp_path / "closed"
     closed.mkdir()
