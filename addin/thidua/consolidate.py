@@ -436,9 +436,8 @@ def _check_and_record(led: Ledger, fresh: list[Arrival], again: dict[str, _Again
 
 
 def _transient_message(res: FileResult) -> str:
-    detail = next((p.detail for p in res.submission.problems if p.code == "unreadable"), "")
-    return (f"chưa đọc được lúc này ({detail}): có thể tệp vừa bị xóa, di chuyển hoặc đang bị chương trình khác khóa. "
-            "Tệp chưa được ghi vào sổ theo dõi; lần chạy sau sẽ đọc lại.")
+    return ("chưa đọc được lúc này: có thể tệp vừa bị xóa, di chuyển hoặc đang bị chương trình khác (diệt virus, đồng "
+            "bộ) khóa. Tệp chưa được ghi vào sổ theo dõi; lần chạy sau sẽ đọc lại.")
 
 
 def _write_failed_message(exc: WriteFailed, ledger: Path, target: Path | None, recorded: bool, new: bool) -> str:
