@@ -230,8 +230,8 @@ def test_the_period_tables_carry_each_cell_with_its_type_raw_text_and_file(led):
     assert set(previous[previous.unit != "VP"].reason) == {"Chưa nộp báo cáo."}
 
 
-def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
-    path = tmp_path / "v1.sqlite"
+def ledger_of_schema_1(path: Path) -> Path:
+    """A ledger as the first schema made it (no application id), with one batch."""
     db = sqlite3.connect(path)
     db.executescript(MIGRATIONS[0])
     db.execute("INSERT INTO batches (received_at, inbox, period, tool_version) VALUES ('2024-09-30', '/in', "
@@ -239,6 +239,11 @@ def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
+    return path
+
+
+def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
+    path = ledger_of_schema_1(tmp_path / "v1.sqlite")
     with Ledger(path) as led:
         assert led.version == SCHEMA_VERSION == 3
         assert led.db.execute("SELECT COUNT(*) FROM batches").fetchone() == (1,)

@@ -22,6 +22,7 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
+import errno
 import hashlib
 import os
 import shutil
@@ -268,8 +269,29 @@ class Collector:
                           origin=f"{path}{SEPARATOR}{shown}", container=name)
 
 
+#: What the system said, in words the secretary reads (the system's own text is English).
+_OS_REASONS = {
+    errno.ENOENT: "tệp không còn ở đó",
+    errno.EACCES: "không có quyền đọc",
+    errno.EPERM: "không có quyền đọc",
+    errno.ELOOP: "đường dẫn là liên kết vòng",
+    errno.EBUSY: "tệp đang bị khóa",
+    errno.EAGAIN: "tệp đang bị khóa",
+    errno.EISDIR: "đây là một thư mục",
+    errno.EIO: "lỗi đọc ổ đĩa",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file could not be read, in Vietnamese (the error number kept for the technician)."""
+    text = _OS_REASONS.get(exc.errno or -1)
+    if text is None:
+        return f"lỗi hệ thống, mã {exc.errno}" if exc.errno else "lỗi hệ thống"
+    return text
+
+
 def _not_read(exc: OSError) -> str:
-    reason = exc.strerror or type(exc).__name__
+    reason = os_reason(exc)
     return (f"chưa đọc được lúc này ({reason}): có thể tệp vừa bị xóa, di chuyển hoặc đang bị chương trình khác "
             "(diệt virus, đồng bộ) khóa. Tệp chưa được ghi vào sổ theo dõi; lần chạy sau sẽ đọc lại.")
 

@@ -9,6 +9,7 @@ clean up) is removed by a later write into the same folder once it is :data:`STA
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import gc
 import os
@@ -105,6 +106,51 @@ def write_problem(exc: BaseException, folder: Path | str | None = None) -> str |
             "ngắt)")
 
 
+#: The outputs of the :func:`atomic_set` being written: (temporary file, target) waiting to replace their targets.
+_SET: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("atomic_set", default=None)
+
+
+@contextlib.contextmanager
+def atomic_set() -> Iterator[None]:
+    """Outputs written with :func:`atomic_path` inside this block replace their targets together when it ends, one
+    rename after the other with SIGINT and SIGTERM held back meanwhile: an error or an interruption before that leaves
+    every old file as it was (a report is never a new .docx beside the old appendix)."""
+    pending: list[tuple[Path, Path]] = []
+    token = _SET.set(pending)
+    try:
+        try:
+            yield
+        finally:
+            _SET.reset(token)
+        with _signals_held():
+            while pending:
+                tmp, target = pending[0]
+                os.replace(tmp, target)
+                pending.pop(0)
+                _fsync_dir(target.parent)
+    finally:
+        for tmp, _target in pending:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (POSIX, main thread) until the block is done; their handlers run right after."""
+    import signal
+    import threading
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside ``target`` (with the old file's permissions, if there is one); on success fsync
@@ -114,6 +160,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     error becomes :class:`WriteFailed`.
     """
     target = Path(target)
+    if target.is_symlink():  # write the file the link points to; the link stays a link
+        target = Path(os.path.realpath(target))
     tmp: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +173,11 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        pending = _SET.get()
+        if pending is not None:  # part of a set: replaced with the others at the end of atomic_set
+            pending.append((tmp, target))
+            tmp = None
+            return
         os.replace(tmp, target)
         tmp = None
         _fsync_dir(target.parent)

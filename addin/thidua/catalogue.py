@@ -127,6 +127,7 @@ class Catalogue:
     #: The movement's first month ``YYYY-MM`` (organisation.toml ``[movement]``): months of the year before it are not
     #: due, never counted as missed. None: from January.
     first_month: str | None = None
+    organisation_source: str = "organisation.toml"  # the organisation file it was loaded from, named in errors
 
     @property
     def indicators(self) -> tuple[Indicator, ...]:
@@ -158,7 +159,7 @@ class Catalogue:
             if org.valid_from <= on and (org.valid_to is None or on <= org.valid_to):
                 return org
         raise CatalogueError(
-            "organisation.toml", on.strftime("%d/%m/%Y"), "không có cấu hình cơ quan nào có hiệu lực vào ngày này"
+            self.organisation_source, on.strftime("%d/%m/%Y"), "không có cấu hình cơ quan nào có hiệu lực vào ngày này"
         )
 
 
@@ -184,13 +185,26 @@ DATA = resources.files("thidua") / "data"
 
 def _read_toml(path: Path | Any) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (old Notepad) is not part of the TOML
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogueError(path, "(tệp)", f"không đọc được tệp ({exc})") from None
     try:
         return tomllib.loads(nfc(text))
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(path, "(cú pháp)", f"lỗi cú pháp TOML: {exc}") from None
+
+
+#: The layout version of the data files (``schema = …`` at the top of units.toml and organisation.toml).
+DATA_SCHEMA = 1
+
+
+def _check_schema(data: dict, path: Any) -> dict:
+    """Refuse a data file written for another layout version than this program reads."""
+    schema = data.get("schema", DATA_SCHEMA)
+    if schema != DATA_SCHEMA or isinstance(schema, bool):
+        raise CatalogueError(path, "schema", f"phiên bản cấu trúc {schema!r} không được hỗ trợ (chương trình này đọc "
+                                             f"phiên bản {DATA_SCHEMA}): hãy dùng tệp đúng mẫu kèm theo chương trình")
+    return data
 
 
 def _need(data: dict, key: str, typ: type | tuple[type, ...], path: Any, entry: str) -> Any:
@@ -388,7 +402,7 @@ def load_catalogue(
     unit_path = Path(units) if units else DATA / "units.toml"
     data = _read_toml(cat_path)
     head = _need(data, "catalogue", dict, cat_path, "catalogue")
-    org_data = _read_toml(org_path)
+    org_data = _check_schema(_read_toml(org_path), org_path)
     return Catalogue(
         id=_need(head, "id", str, cat_path, "catalogue"),
         version=_need(head, "version", str, cat_path, "catalogue"),
@@ -400,9 +414,10 @@ def load_catalogue(
         yesno_choices=tuple(_need(head, "yesno_choices", list, cat_path, "catalogue")),
         targets=_load_targets(data, cat_path),
         organisations=_load_organisations(org_data, org_path),
-        units=_load_units(_read_toml(unit_path), unit_path),
+        units=_load_units(_check_schema(_read_toml(unit_path), unit_path), unit_path),
         source=str(cat_path),
         first_month=_load_first_month(org_data, org_path),
+        organisation_source=str(org_path) if organisation else "organisation.toml",
     )
 
 

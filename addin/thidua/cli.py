@@ -72,8 +72,10 @@ def library_errors(func: Callable) -> Callable:
                               "chạy lại.")
             elif isinstance(exc, OSError):
                 console.print(f"[bold red]Lỗi:[/] không đọc/ghi được tệp{where}: {escape(exc.strerror or str(exc))}")
-            else:
-                console.print(f"[bold red]Lỗi:[/] không đọc/ghi được sổ theo dõi: {escape(str(exc))}")
+            else:  # never SQLite's own English
+                from .ledgerfile import sqlite_message
+
+                console.print(f"[bold red]Lỗi:[/] {escape(sqlite_message(exc))}")
             sys.exit(2)
 
     return wrapper
@@ -460,13 +462,14 @@ def report_cmd(period, kind: str, ledger_path: Path | None, sample: bool, out_di
 
         data = SpanData(span, [sample_period_data(cat, month) for month in span.months], previous)
     else:
-        from .ledger import DEFAULT_NAME, find_ledger
+        from .ledger import DEFAULT_NAME, Ledger, find_ledger
 
         ledger_path = ledger_path or find_ledger(Path.cwd(), below=True) or Path(DEFAULT_NAME)
         if not ledger_path.is_file():
             raise ThiDuaError(f"Không tìm thấy sổ theo dõi “{ledger_path}”. Hãy chạy lệnh consolidate trước, chỉ rõ "
                               "--ledger, hoặc dùng --sample để xem thử trên dữ liệu mẫu.")
-        data = load_span(ledger_path, span, cat, previous)
+        with Ledger(ledger_path, create=False) as led:  # an empty file or another database is not a ledger
+            data = load_span(led, span, cat, previous)
     office = load_office_text(office_path) if office_path else None
     files = write_report(data, cat, kind, out_dir, report_date=report_date, pdf=pdf, office=office)
     if as_json:
@@ -539,12 +542,51 @@ def _run_khoi(appendices: tuple[Path, ...], period: Period, cat: Catalogue, out_
         sys.exit(code)
 
 
+@app.command("restore-ledger", context_settings=CONTEXT, options_metavar="[TÙY_CHỌN]")
+@click.argument("backup", required=False, metavar="[BẢN_SAO_LƯU]", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ledger", "ledger_path", default=Path("thidua-ledger.sqlite"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Sổ theo dõi cần khôi phục.")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON (chỉ JSON trên stdout).")
+@library_errors
+def restore_ledger_cmd(backup: Path | None, ledger_path: Path, as_json: bool) -> None:
+    """Khôi phục sổ theo dõi từ bản sao lưu (mỗi lần consolidate ghi thêm tệp mới đều sao lưu sổ trước vào thư mục
+    .backup cạnh sổ, giữ 5 bản gần nhất). Không chỉ BẢN_SAO_LƯU: liệt kê các bản sao lưu. Sổ đang dùng được sao lưu
+    trước khi bị thay, nên có thể khôi phục ngược lại."""
+    from .ledgerfile import ledger_backups, restore_ledger
+
+    if backup is None:
+        found = ledger_backups(ledger_path)
+        if as_json:
+            print_json({"ledger": str(ledger_path), "backups": [str(p) for p in found]})
+            return
+        if not found:
+            console.print(f"Chưa có bản sao lưu nào của sổ theo dõi {escape(str(ledger_path))}.")
+            return
+        console.print(f"Các bản sao lưu của sổ theo dõi {escape(str(ledger_path))} (cũ trước, mới sau):")
+        for p in found:
+            out.print(f"  {escape(str(p))}")
+        console.print("Khôi phục một bản: thidua restore-ledger --ledger SỔ BẢN_SAO_LƯU")
+        return
+    saved = restore_ledger(ledger_path, backup)
+    if as_json:
+        print_json({"ledger": str(ledger_path), "restored_from": str(backup),
+                    "previous": str(saved) if saved else None})
+        return
+    console.print(f"Đã khôi phục sổ theo dõi {escape(str(ledger_path))} từ {escape(str(backup))}.")
+    if saved:
+        console.print(f"Sổ trước khi khôi phục được lưu tại {escape(str(saved))}.")
+
+
 def main() -> None:
+    from .guards import Interrupted, interrupted_message, stop_on_signals
+
     try:
-        app(prog_name="thidua")
-    except KeyboardInterrupt:
-        console.print("Đã dừng theo yêu cầu.")
-        sys.exit(130)
+        with stop_on_signals():
+            app(prog_name="thidua")
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = getattr(exc, "signum", 2)  # 2: SIGINT
+        console.print(interrupted_message(signum))
+        sys.exit(128 + signum)
 
 
 if __name__ == "__main__":

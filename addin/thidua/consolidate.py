@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__
+from . import __version__, guards
 from .arrivals import CONTAINER_SUFFIXES, SHEET_SUFFIXES, Arrival, Collector, Skipped, hash_file, original_first
 from .atomic import WriteFailed
 from .catalogue import Catalogue
@@ -97,10 +97,10 @@ def inbox_files(inbox: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
         for entry in entries:
             name = entry.name
             if name.startswith("~$") or is_system_file(name) or os.path.splitext(name)[1].lower() not in SUFFIXES \
-                    or not entry.is_file():
+                    or not guards.entry_is_file(entry):  # an entry that cannot be looked at is read, and reported
                 continue
             path = inbox / name
-            if (entry.is_symlink() or name.casefold() in skip_names) and path.resolve() in skip:
+            if (entry.is_symlink() or name.casefold() in skip_names) and guards.resolved(path) in skip:
                 continue
             found.append(path)
     return sorted(found, key=lambda p: p.name)
@@ -240,6 +240,7 @@ def consolidate(
         target = Path(workbook) if workbook is not None else Path(out) if out is not None \
             else default_master(inbox, period)
         check_target(target, must_exist=workbook is not None)
+    guards.check_consolidate(inbox, ledger_path, target, workbook is not None, period, catalogue)
     result = ConsolidationResult(period=period, inbox=inbox, ledger=ledger_path)
 
     clock = _Clock(result.timings)
@@ -251,7 +252,7 @@ def consolidate(
             arrivals, result.unreadable = collector.collect(listed)
             result.seen = len(listed)
             rejected_results: list[tuple[Arrival, FileResult]] = []
-            with led.transaction():
+            with led.transaction(backup=True):  # a copy of the ledger as it was, when this run changes it
                 fresh, again = _sort_out(led, arrivals, catalogue, period, recheck, result)
                 clock("hash")
                 keep = rejected_results if return_dir is not None else None
@@ -435,9 +436,8 @@ def _check_and_record(led: Ledger, fresh: list[Arrival], again: dict[str, _Again
 
 
 def _transient_message(res: FileResult) -> str:
-    detail = next((p.detail for p in res.submission.problems if p.code == "unreadable"), "")
-    return (f"chưa đọc được lúc này ({detail}): có thể tệp vừa bị xóa, di chuyển hoặc đang bị chương trình khác khóa. "
-            "Tệp chưa được ghi vào sổ theo dõi; lần chạy sau sẽ đọc lại.")
+    return ("chưa đọc được lúc này: có thể tệp vừa bị xóa, di chuyển hoặc đang bị chương trình khác (diệt virus, đồng "
+            "bộ) khóa. Tệp chưa được ghi vào sổ theo dõi; lần chạy sau sẽ đọc lại.")
 
 
 def _write_failed_message(exc: WriteFailed, ledger: Path, target: Path | None, recorded: bool, new: bool) -> str:

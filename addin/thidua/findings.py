@@ -29,6 +29,16 @@ class Finding:
     indicator: str | None = None
     value: Any = None
 
+    def __post_init__(self) -> None:
+        # A file name that is not valid UTF-8 (possible on Linux) inside the message or the value: its display form
+        # (thidua.guards.display_name), which can be stored, shown and written anywhere.
+        from .guards import clean_text
+
+        for name in ("message", "file", "value"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, clean_text(value))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if data["value"] is not None and not isinstance(data["value"], (int, float, str, bool)):

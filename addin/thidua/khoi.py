@@ -358,6 +358,9 @@ def run_khoi_cli(
 ) -> int:
     """The CLI body shared by ``thidua khoi`` and ``thidua consolidate --level khoi``: roll up, write, tell; returns the
     exit status (0 done, 1 done but some appendices were left out or flagged as errors)."""
+    from .guards import check_not_an_input
+
+    check_not_an_input(Path(out), appendix_paths)  # the Khối workbook never replaces a member's appendix
     result = run_khoi(appendix_paths, period, catalogue, out)
     if as_json:
         (emit_json or (lambda d: print(json.dumps(d, ensure_ascii=False, indent=2, default=str))))(result.to_dict())

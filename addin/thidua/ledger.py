@@ -51,10 +51,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, ledgerfile
 from .atomic import WriteFailed, write_problem
 from .errors import ThiDuaError
 from .findings import ERROR, WARNING, FileResult, Finding
+from .guards import display_name, stored_path
 
 DEFAULT_NAME = "thidua-ledger.sqlite"
 
@@ -295,12 +296,16 @@ def _fmt_mtime(mtime: float) -> str:
 class Ledger:
     """An open ledger. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, create: bool = True):
         self.path = Path(path)
+        self._create = create
         db = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            ledgerfile.precheck(self.path, create=create)  # another application's file is refused untouched
+            self.db = db = sqlite3.connect(str(self.path), isolation_level=None, timeout=ledgerfile.LOCK_TIMEOUT)
+            self._kind = ledgerfile.identify(db, self.path, create=create)  # before any write, even a pragma
             self.db.execute("PRAGMA journal_mode=DELETE")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -318,8 +323,12 @@ class Ledger:
                     "lượng rồi chạy lại.")) from None
             if isinstance(exc, OSError):
                 raise
-            raise ThiDuaError(f"Không mở được sổ theo dõi {self.path}: tệp hỏng hoặc không phải sổ theo dõi ({exc}).") \
-                from None
+            raise ledgerfile.ledger_error(exc, self.path) or ThiDuaError(
+                f"Không mở được sổ theo dõi {self.path}: tệp hỏng hoặc không phải sổ theo dõi.") from None
+        except ThiDuaError:
+            if db is not None:
+                db.close()
+            raise
         self._in_transaction = False
         self._batch: int | None = None
 
@@ -338,52 +347,70 @@ class Ledger:
     def version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
-    def _migrate(self) -> None:
-        version = self.version
+    def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise ThiDuaError(
                 f"Sổ theo dõi {self.path} có phiên bản cấu trúc {version}, mới hơn phiên bản chương trình này hiểu "
                 f"({SCHEMA_VERSION}): hãy cập nhật chương trình."
             )
-        for number in range(version, SCHEMA_VERSION):
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number + 1}")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+
+    def _migrate(self) -> None:
+        """Create or upgrade the schema, all under the write lock: the version is read again once the lock is held
+        (another session may have just created the ledger), and a ledger made before the application id gets it."""
+        self._check_version(self.version)
+        if self.version == SCHEMA_VERSION and self._kind == "ours":
+            return
+        if 1 <= self.version < SCHEMA_VERSION:  # an upgrade changes a ledger that holds data: keep a copy first
+            with contextlib.suppress(ThiDuaError, OSError, sqlite3.Error):
+                ledgerfile.backup_ledger(self.db, self.path)
+        try:
+            with ledgerfile.write_lock(self.db, self.path):
+                version = self.version
+                self._check_version(version)
+                self._kind = ledgerfile.identify(self.db, self.path, create=self._create)
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {number + 1}")
+                self.db.execute(f"PRAGMA application_id = {ledgerfile.APPLICATION_ID}")
+        except ThiDuaError:
+            # A read-only ledger of the current schema, made before the application id, is still read (report):
+            # only a run that writes needs the lock, and it says so then.
+            if self.version == SCHEMA_VERSION and self._kind == "legacy" and not self._create:
+                return
+            raise
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Ledger]:
-        """``BEGIN IMMEDIATE … COMMIT`` (rolled back on any error). Not re-entrant."""
+    def transaction(self, *, backup: bool = False) -> Iterator[Ledger]:
+        """``BEGIN IMMEDIATE … COMMIT`` (rolled back on any error). Not re-entrant. ``backup``: when the transaction
+        changed anything, copy the ledger as it was before it into ``.backup/`` just before the commit
+        (:func:`thidua.ledgerfile.backup_committed`)."""
         if self._in_transaction:
             raise RuntimeError("ledger transaction already open")
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise ThiDuaError(f"Sổ theo dõi {self.path} đang được một phiên khác ghi ({exc}); hãy thử lại sau.") \
+            raise ledgerfile.ledger_error(exc, self.path) or ThiDuaError(ledgerfile.busy_message(self.path)) \
                 from None
         self._in_transaction = True
         self._batch = None
+        changes = self.db.total_changes
+        taken = None
         try:
             try:
                 yield self
-            except BaseException:
-                self._rollback()
-                raise
-            try:
+                if backup and self.db.total_changes != changes:
+                    taken = ledgerfile.backup_committed(self.path)
                 self.db.execute("COMMIT")
             except BaseException:
                 self._rollback()
+                ledgerfile.discard_backup(taken)  # the ledger stays as it was: the copy of it is not needed
                 raise
         except sqlite3.Error as exc:
             problem = write_problem(exc, self.path.parent)
             if problem is None:
-                raise
+                raise (ledgerfile.ledger_error(exc, self.path) or exc) from exc
             raise WriteFailed(self.path, problem, (
                 f"{problem} khi ghi sổ theo dõi “{self.path}”. Các thay đổi của lần chạy này đã được hủy: sổ theo dõi "
                 "vẫn giữ nguyên như trước. Hãy giải phóng dung lượng rồi chạy lại.")) from exc
@@ -570,8 +597,8 @@ class Ledger:
             unit = unit or getattr(sub, "name_unit", None)
             period = getattr(sub, "name_period", None) or period or batch_period
         return {
-            "path": item.origin or str(path),
-            "file_name": getattr(sub, "file_name", None) or path.name,
+            "path": display_name(item.origin or path),  # as shown; stored losslessly (its bytes if not UTF-8)
+            "file_name": display_name(getattr(sub, "file_name", None) or path.name),
             "sha256": item.sha256,
             "size": item.size,
             "mtime": item.mtime,
@@ -610,7 +637,8 @@ class Ledger:
                    stamp_period, valid, errors, warnings, status, reason, received_on, received_how, container, basis)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
-                batch, info["path"], info["file_name"], item.sha256, item.size, item.mtime, received_at, unit,
+                batch, stored_path(item.origin or item.result.path), info["file_name"], item.sha256, item.size,
+                item.mtime, received_at, unit,
                 period, getattr(sub, "name_unit", None), getattr(sub, "name_period", None),
                 int(bool(getattr(sub, "stamp_ok", False))), stamp.get("template_id"), stamp.get("catalogue_id"),
                 stamp.get("catalogue_version"), stamp.get("unit_code"), stamp.get("period"), int(info["valid"]),
@@ -832,7 +860,7 @@ class LedgerHistory:
             found = {}
             if not self._frozen:
                 if self._db is None and self.path and Path(self.path).is_file():
-                    self._db = sqlite3.connect(f"file:{Path(self.path).as_posix()}?mode=ro", uri=True, timeout=30)
+                    self._db = ledgerfile.open_readonly(self.path)
                 if self._db is not None:
                     for _unit, code, period, value in self._db.execute(
                             _YTD_QUERY.format(marks="?"), (f"{year}-01", f"{year}-12", unit)):

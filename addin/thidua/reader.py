@@ -28,6 +28,7 @@ import python_calamine
 from .atomic import is_temp_name
 from .catalogue import CODE_RE, Catalogue, Indicator, default_catalogue
 from .domain import canonical_choice, is_percent_format, parse_date_text
+from .guards import display_name
 from .layout import (
     COLUMNS,
     FILE_PREFIX,
@@ -363,7 +364,7 @@ def read_submission(path: Path | str, catalogue: Catalogue | None = None) -> Sub
     """Read one returned file. Never raises for a bad file; see ``Submission.problems``."""
     cat = catalogue or default_catalogue()
     path = Path(path)
-    sub = Submission(path=path, file_name=nfc(path.name))
+    sub = Submission(path=path, file_name=nfc(display_name(path.name)))  # a name not valid UTF-8: "\xff" shown
     m = NAME_RE.match(sub.file_name)
     if m:
         sub.name_period, sub.name_unit = m.group(1), m.group(2).upper()

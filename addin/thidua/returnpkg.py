@@ -61,6 +61,7 @@ from .atomic import atomic_path
 from .catalogue import UNIT_CODE_RE, Catalogue, default_catalogue
 from .findings import ERROR, INFO, SEVERITY_VI, WARNING, FileResult, Finding
 from .form import form_formulas
+from .guards import display_name
 from .layout import COLUMNS as FORM_COLUMNS
 from .layout import FILE_PREFIX, HEADER, HEADER_VALUE_COL, SHEET_REPORT, SHEET_STAMP, FormLayout, a1
 from .package import require_defusedxml
@@ -466,7 +467,7 @@ def _findings_sheet(wb: openpyxl.Workbook, result: FileResult, catalogue: Catalo
     period = Period.try_parse(result.period) if result.period else None
     _put(ws, 1, 1, "KẾT QUẢ KIỂM TRA BIỂU BÁO CÁO THI ĐUA", font=Font(name=FONT, bold=True, size=14))
     info = [
-        ("Tệp đã nhận:", result.path.name),
+        ("Tệp đã nhận:", display_name(result.path.name)),
         ("Đơn vị:", f"{unit.name} ({unit.code})" if unit else (result.unit or "không xác định")),
         ("Kỳ báo cáo:", period.label if period else "không xác định"),
         ("Kiểm tra lúc:", dt.datetime.now().strftime("%H:%M ngày %d/%m/%Y")),

@@ -28,8 +28,14 @@ _BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if c not in (0x09, 0x0A)}
 _VISIBLE[0x7F] = "\u2421"  # ␡
 _VISIBLE.update({c: f"\\u{c:04x}" for c in (*range(0x80, 0xA0), *_BIDI)})
+# A file name that is not valid UTF-8 reaches Python with each odd byte as a lone surrogate U+DC80–U+DCFF
+# (``surrogateescape``): shown as ``\xNN`` (the byte), as thidua.guards.display_name stores it; other lone surrogates
+# as ``\uXXXX``. A raw surrogate cannot be written to a terminal, a workbook or UTF-8 JSON at all.
+_SURROGATES = {c: (f"\\x{c - 0xDC00:02x}" if 0xDC80 <= c <= 0xDCFF else f"\\u{c:04x}") for c in range(0xD800, 0xE000)}
+_VISIBLE.update(_SURROGATES)
 _UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_VISIBLE)) + "]")
-_JSON_UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in (0x7F, *range(0x80, 0xA0), *_BIDI)) + "]")
+_JSON_UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in (0x7F, *range(0x80, 0xA0), *_BIDI)) + "]"
+                          "|[\ud800-\udfff]")
 
 
 def visible(text: str) -> str:
@@ -41,7 +47,14 @@ def visible(text: str) -> str:
 
 def json_text(text: str) -> str:
     """JSON text (from ``json.dumps``) with DEL, C1 and bidirectional controls written as ``\\uXXXX`` escapes."""
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _JSON_UNSAFE.sub(_json_escape, text)
+
+
+def _json_escape(m: re.Match) -> str:
+    c = ord(m.group())
+    if 0xD800 <= c < 0xE000:  # a lone surrogate: the display form of the name, as text ("\\xff" in JSON)
+        return _SURROGATES[c].replace("\\", "\\\\")
+    return f"\\u{c:04x}"
 
 
 class SafeConsole(Console):

@@ -252,6 +252,7 @@ class OpenpyxlSink:
         self.keep_vba = keep_vba
         self.keep_backups = keep_backups
         check_target(self.path, must_exist=keep_vba)
+        self._loaded = _file_signature(self.path) if keep_vba else None  # what the kept sheets were read from
         if keep_vba:
             try:
                 # Never re-save a macro workbook any other way: without keep_vba the macros and buttons vanish.
@@ -400,12 +401,33 @@ class OpenpyxlSink:
             with atomic_path(self.path) as tmp:
                 _patch_package(buf, tmp, self.tables)  # the new file gets the old one's permissions (atomic_path)
                 backup = make_backup(self.path, self.keep_backups)
+                self._check_unchanged()
         except PermissionError as exc:
             raise ThiDuaError(
                 f"Không ghi được “{self.path.name}” ({exc.strerror}). Nếu tệp đang mở trong Excel, hãy đóng rồi chạy "
                 "lại; tệp cũ vẫn giữ nguyên."
             ) from None
         return backup
+
+
+    def _check_unchanged(self) -> None:
+        """Refuse to replace a workbook that another program (Excel, a sync client) saved after it was loaded: its
+        change would be lost, silently, except in the backup."""
+        if self._loaded is not None and _file_signature(self.path) != self._loaded:
+            raise ThiDuaError(
+                f"Sổ “{self.path.name}” vừa được chương trình khác (thường là Excel) lưu lại trong lúc đang ghi bảng "
+                "tổng hợp: không ghi đè để khỏi mất thay đổi đó; sổ giữ nguyên như chương trình kia đã lưu. Hãy đóng "
+                "sổ trong Excel (hoặc chờ đồng bộ xong) rồi chạy lại."
+            )
+
+
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    """Size, modification time and file id: any save changes at least one."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 # ----------------------------------------------------------------------------------------------------------------------

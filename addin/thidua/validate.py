@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import guards, ledgerfile
 from .arrivals import Arrival, Skipped, collected
 from .catalogue import Catalogue, default_catalogue
 from .errors import ThiDuaError
@@ -53,7 +54,7 @@ def read_safely(path: Path, catalogue: Catalogue) -> Submission:
     except BaseException as exc:  # the reader promises not to raise; never let one file stop a batch
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
-        sub = Submission(path=Path(path), file_name=unicodedata.normalize("NFC", Path(path).name))
+        sub = Submission(path=Path(path), file_name=unicodedata.normalize("NFC", guards.display_name(Path(path).name)))
         sub.problems.append(ReadProblem("internal", f"{type(exc).__name__}: {exc}"))
         return sub
 
@@ -86,8 +87,8 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
         p = Path(raw)
         if p.is_dir():
             for child in sorted(p.iterdir()):
-                if child.is_file() and not is_system_file(child.name):
-                    found.setdefault(child.resolve(), child)
+                if guards.path_is_file(child) and not is_system_file(child.name):
+                    found.setdefault(guards.resolved(child), child)
         elif p.is_file():
             found.setdefault(p.resolve(), p)
         else:
@@ -376,9 +377,14 @@ def validate_report(paths: Iterable[Path | str], catalogue: Catalogue | None = N
 
     cat = catalogue or default_catalogue()
     per = _period(period)
+    paths = list(paths)
+    if return_dir is not None:
+        guards.check_return_dir(paths, return_dir)  # before anything is read or written
     files = sorted(expand_paths(paths), key=_sort_key)
     if history is None:
         usable = ledger is not None and Path(ledger).is_file()
+        if usable:
+            ledgerfile.check_readable(ledger)  # another application's database is refused, not read as no history
         history = LedgerHistory(str(ledger) if usable else "")
     if workers is None:
         workers = POOL_WORKERS if len(files) >= POOL_THRESHOLD else 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import WriteFailed, write_problem
+from ..atomic import WriteFailed, atomic_set, write_problem
 from ..catalogue import Catalogue
 from ..period import Span
 from ..report_text import SO_KET, TONG_KET, OfficeText, Wording
@@ -69,19 +69,20 @@ def write_report(
     report = build_report(sd, cat, kind, report_date, wording, title_rules, office)
     stem = file_stem(kind, sd.span)
     docx_path = out_dir / f"BaoCao_{stem}.docx"
-    try:
-        with tempfile.TemporaryDirectory(prefix="thidua-chart-") as tmp:
-            chart = render_chart(report, Path(tmp) / "chart.png")
-            render_docx(report, docx_path, chart)
-    except OSError as exc:  # the chart goes to the system's temporary folder, outside atomic_path: name what failed
-        problem = write_problem(exc, tempfile.gettempdir())
-        if problem is None:
-            raise
-        raise WriteFailed(docx_path, problem) from exc
-    appendix_path = write_appendix(sd, cat, kind, out_dir / f"PhuLuc_{stem}.xlsx", report=report)
-    files = ReportFiles(docx_path, appendix_path, report=report)
-    if report.titles is not None:
-        files.proposals = render_proposals(report, out_dir / f"DanhSachDeNghi_{stem}.docx")
+    with atomic_set():  # the .docx, its appendix (and the proposals) replace the old ones together, or not at all
+        try:
+            with tempfile.TemporaryDirectory(prefix="thidua-chart-") as tmp:
+                chart = render_chart(report, Path(tmp) / "chart.png")
+                render_docx(report, docx_path, chart)
+        except OSError as exc:  # the chart goes to the system's temporary folder, outside atomic_path: name it
+            problem = write_problem(exc, tempfile.gettempdir())
+            if problem is None:
+                raise
+            raise WriteFailed(docx_path, problem) from exc
+        appendix_path = write_appendix(sd, cat, kind, out_dir / f"PhuLuc_{stem}.xlsx", report=report)
+        files = ReportFiles(docx_path, appendix_path, report=report)
+        if report.titles is not None:
+            files.proposals = render_proposals(report, out_dir / f"DanhSachDeNghi_{stem}.docx")
     if pdf:
         try:
             files.pdf = convert_to_pdf(docx_path, out_dir, timeout=pdf_timeout)
