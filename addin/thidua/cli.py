@@ -380,16 +380,8 @@ def bundle_cmd(out_dir: Path, pythons: tuple[str, ...], cache: Path | None, offl
         console.print(f"  Python {v.python}: {len(v.pip_installs)} gói, pip cài được không cần mạng (--no-index).")
 
 
-def parse_report_date(_ctx, _param, value: str | None):
-    """``NN/TT/NNNN`` -> date (the report's date line)."""
-    import datetime as dt
-
-    if value is None:
-        return None
-    try:
-        return dt.datetime.strptime(value.strip(), "%d/%m/%Y").date()
-    except ValueError:
-        raise click.BadParameter(f"Ngày “{value}” không hợp lệ: cần dạng NN/TT/NNNN, ví dụ 05/09/2024.") from None
+#: The report's date line takes a day as any other option does.
+parse_report_date = parse_day
 
 
 def parse_span(_ctx, _param, value: str | None):

@@ -21,13 +21,11 @@ import python_calamine
 
 from . import package
 from .catalogue import Catalogue
-from .layout import SHEET_REPORT, SHEET_STAMP
 from .reader import (
     ReadProblem,
     Submission,
-    _find_table_header,
     _read_report,
-    _read_stamp,
+    find_report_sheet,
     finish_submission,
     nfc,
 )
@@ -82,27 +80,10 @@ def read_converted(sub: Submission, data: bytes, problem: ReadProblem, cat: Cata
 def _read(sub: Submission, data: bytes, cat: Catalogue) -> None:
     wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     names = {nfc(n): n for n in wb.sheet_names}
-    if SHEET_STAMP in names:
-        _read_stamp(sub, wb.get_sheet_by_name(names[SHEET_STAMP]).to_python(skip_empty_area=False))
-    else:
-        sub.problems.append(ReadProblem("no_stamp"))
-    wanted = (sub.stamp or {}).get("sheet", SHEET_REPORT) if sub.stamp_ok else SHEET_REPORT
-    sheet_name = wanted if wanted in names else None
-    rows = None
+    sheet_name = find_report_sheet(sub, wb, names)
     if sheet_name is None:
-        for name in wb.sheet_names:
-            if nfc(name) == SHEET_STAMP:
-                continue
-            candidate = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-            if _find_table_header(candidate) is not None:
-                sheet_name, rows = nfc(name), candidate
-                sub.problems.append(ReadProblem("sheet_renamed", f"“{sheet_name}”", sheet=sheet_name))
-                break
-    if sheet_name is None:
-        sub.problems.append(ReadProblem("sheet_missing", SHEET_REPORT))
         return
-    if rows is None:
-        rows = wb.get_sheet_by_name(names[sheet_name]).to_python(skip_empty_area=False)
+    rows = wb.get_sheet_by_name(names[sheet_name]).to_python(skip_empty_area=False)
     sub.sheet = sheet_name
     _read_report(sub, rows, {}, cat)
     finish_submission(sub, rows, cat)

@@ -411,25 +411,8 @@ def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catal
     # python-calamine reads the parts the package check inflated, from an uncompressed copy: one inflation per file
     wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(check.stored_package()))
     names = {nfc(n): n for n in wb.sheet_names}
-    if SHEET_STAMP in names:
-        _read_stamp(sub, wb.get_sheet_by_name(names[SHEET_STAMP]).to_python(skip_empty_area=False))
-    else:
-        sub.problems.append(ReadProblem("no_stamp"))
-    wanted = (sub.stamp or {}).get("sheet", SHEET_REPORT) if sub.stamp_ok else SHEET_REPORT
-    sheet_name = wanted if wanted in names else None
+    sheet_name = find_report_sheet(sub, wb, names)
     if sheet_name is None:
-        # A renamed report sheet: take the visible sheet that carries our header labels.
-        worksheets = {m.name for m in wb.sheets_metadata if m.typ == python_calamine.SheetTypeEnum.WorkSheet}
-        for name in wb.sheet_names:
-            if nfc(name) == SHEET_STAMP or name not in worksheets:  # a chart, dialog or macro sheet holds no table
-                continue
-            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-            if _find_table_header(rows) is not None:
-                sheet_name = nfc(name)
-                sub.problems.append(ReadProblem("sheet_renamed", f"“{sheet_name}”", sheet=sheet_name))
-                break
-    if sheet_name is None:
-        sub.problems.append(ReadProblem("sheet_missing", SHEET_REPORT))
         return
     sheet = wb.get_sheet_by_name(names[sheet_name])
     rows = sheet.to_python(skip_empty_area=False)
@@ -443,6 +426,34 @@ def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catal
     formulas = _formula_cells(xml) if xml is not None else {}
     _read_report(sub, rows, formulas, cat)
     finish_submission(sub, rows, cat, lambda: _percent_cells(check, xml))
+
+
+def find_report_sheet(sub: Submission, wb: python_calamine.CalamineWorkbook, names: dict[str, str]) -> str | None:
+    """Read the stamp, then find the report sheet: the stamp's, else (renamed) the worksheet carrying our table's
+    header labels; its NFC name, or None (with the problem noted). Shared by every format the reader takes."""
+    if SHEET_STAMP in names:
+        _read_stamp(sub, wb.get_sheet_by_name(names[SHEET_STAMP]).to_python(skip_empty_area=False))
+    else:
+        sub.problems.append(ReadProblem("no_stamp"))
+    wanted = (sub.stamp or {}).get("sheet", SHEET_REPORT) if sub.stamp_ok else SHEET_REPORT
+    sheet_name = wanted if wanted in names else None
+    if sheet_name is None:
+        # A renamed report sheet: take the visible sheet that carries our header labels.
+        try:
+            worksheets = {m.name for m in wb.sheets_metadata if m.typ == python_calamine.SheetTypeEnum.WorkSheet}
+        except Exception:  # a format without sheet types: every sheet may be the one
+            worksheets = set(wb.sheet_names)
+        for name in wb.sheet_names:
+            if nfc(name) == SHEET_STAMP or name not in worksheets:  # a chart, dialog or macro sheet holds no table
+                continue
+            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            if _find_table_header(rows) is not None:
+                sheet_name = nfc(name)
+                sub.problems.append(ReadProblem("sheet_renamed", f"“{sheet_name}”", sheet=sheet_name))
+                break
+    if sheet_name is None:
+        sub.problems.append(ReadProblem("sheet_missing", SHEET_REPORT))
+    return sheet_name
 
 
 def _read_stamp(sub: Submission, rows: list[list[Any]]) -> None:

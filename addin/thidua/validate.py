@@ -148,15 +148,20 @@ def validate_paths(paths: Iterable[Path | str], catalogue: Catalogue | None = No
         workers = POOL_WORKERS if len(files) >= POOL_THRESHOLD else 1
     subs = _read_all(files, cat, workers, progress)
     results = [_result(sub, cat, per, history) for sub in subs]
+    _add_batch_findings(results, cat, per)
+    return results
+
+
+def _add_batch_findings(results: list[FileResult], cat: Catalogue, period: Period | None) -> None:
+    """The checks across the files of a batch, each finding added to the file it is about."""
     by_file = {str(r.path): r for r in results}
-    for f in run_batch_checks(results, cat, per):
+    for f in run_batch_checks(results, cat, period):
         target = by_file.get(f.file)
         if target is not None:
             target.findings.append(f)
         else:  # a crash of a batch check: report it on every file rather than lose it
             for r in results:
                 r.findings.append(Finding(**{**f.__dict__, "file": str(r.path)}))
-    return results
 
 
 _pool_state: dict[str, Any] = {}
@@ -394,14 +399,7 @@ def validate_report(paths: Iterable[Path | str], catalogue: Catalogue | None = N
         pairs.sort(key=lambda pair: _sort_key(pair[1].path) if pair[0].origin is None
                    else (pair[0].shown.casefold(), pair[0].origin))
         results = [res for _arrival, res in pairs]
-        by_file = {str(r.path): r for r in results}
-        for f in run_batch_checks(results, cat, per):
-            target = by_file.get(f.file)
-            if target is not None:
-                target.findings.append(f)
-            else:  # a crash of a batch check: report it on every file rather than lose it
-                for r in results:
-                    r.findings.append(Finding(**{**f.__dict__, "file": str(r.path)}))
+        _add_batch_findings(results, cat, per)
         report = ValidationReport(results, per, skipped=skipped)
         if return_dir is not None:
             from .returnpkg import write_return_packages
