@@ -49,15 +49,16 @@ def template(tmp_path_factory) -> Path:
     """A built workbook and the demo inbox, made once: tests copy them."""
     root = tmp_path_factory.mktemp("template")
     build_workbook(root / "ThiDua2024.xlsm")
-    make_inbox(default_catalogue(), PERIOD, root / "demo-forms", root / "hop-thu-den")
+    make_inbox(default_catalogue(), PERIOD, root / "demo-forms", root / str(PERIOD))
     return root
 
 
 @pytest.fixture
 def desk(template: Path, tmp_path: Path) -> Path:
-    """The secretary's folder: ThiDua2024.xlsm beside the inbox "hop-thu-den" (the workbook's default settings)."""
+    """The secretary's year folder: ThiDua2024.xlsm beside the month's inbox "2024-09" (the workbook's default settings:
+    an empty inbox setting means the folder named after the period)."""
     shutil.copy(template / "ThiDua2024.xlsm", tmp_path)
-    shutil.copytree(template / "hop-thu-den", tmp_path / "hop-thu-den")
+    shutil.copytree(template / str(PERIOD), tmp_path / str(PERIOD))
     return tmp_path
 
 
@@ -137,7 +138,7 @@ def test_consolidate_fills_the_master_sheets_like_the_cli(desk: Path, tmp_path: 
     assert status(book).startswith("Đã tổng hợp tháng 09/2024: 9 tệp mới (5 được dùng, 4 bị trả lại)")
     from thidua.cli import app
 
-    result = CliRunner().invoke(app, ["consolidate", str(desk / "hop-thu-den"), "--period", "2024-09", "--ledger",
+    result = CliRunner().invoke(app, ["consolidate", str(desk / "2024-09"), "--period", "2024-09", "--ledger",
                                       str(tmp_path / "cli" / "ledger.sqlite"), "--workbook", str(cli_book)])
     assert result.exit_code in (0, 1), result.output
     for name in MASTER_SHEETS:
@@ -163,7 +164,7 @@ def test_cli_consolidate_keeps_the_sheet_code_names(desk: Path) -> None:
     from thidua.cli import app
 
     book = desk / "ThiDua2024.xlsm"
-    CliRunner().invoke(app, ["consolidate", str(desk / "hop-thu-den"), "--period", "2024-09", "--workbook", str(book)])
+    CliRunner().invoke(app, ["consolidate", str(desk / "2024-09"), "--period", "2024-09", "--workbook", str(book)])
     wb = openpyxl.load_workbook(book, keep_vba=True)
     codenames = ["Sheet2", "Sheet3", "Sheet4", "Sheet5", "Sheet6"]
     assert [wb[name].sheet_properties.codeName for name in MASTER_SHEETS] == codenames
@@ -210,9 +211,9 @@ def test_every_action_keeps_macros_buttons_and_ribbon(desk: Path) -> None:
 @pytest.mark.parametrize(
     ("action", "prepare", "expected"),
     [
-        ("validate_inbox", lambda d: shutil.rmtree(d / "hop-thu-den"),
-         "Lỗi: Ô “Thư mục hộp thư đến” trên trang “Bảng điều khiển”: không tìm thấy thư mục"),
-        ("consolidate", lambda d: [p.unlink() for p in (d / "hop-thu-den").iterdir()],
+        ("validate_inbox", lambda d: shutil.rmtree(d / "2024-09"),
+         "Lỗi: Ô “Thư mục hộp thư đến” trên trang “Bảng điều khiển”: chưa có thư mục hộp thư của kỳ"),
+        ("consolidate", lambda d: [p.unlink() for p in (d / "2024-09").iterdir()],
          "Lỗi: Chưa có gì để tổng hợp"),
         ("make_forms", lambda d: setting(d / "ThiDua2024.xlsm", "TD_Period", "2024-13"),
          "Lỗi: Ô “Kỳ báo cáo (NNNN-TT)” trên trang “Bảng điều khiển”: Kỳ báo cáo “2024-13” không hợp lệ"),

@@ -328,9 +328,25 @@ class Settings:
             if base is None:
                 raise self.problem(name, f"“{text}” là đường dẫn tương đối, nhưng bảng tính đang mở từ OneDrive/"
                                           "SharePoint (địa chỉ web) nên không biết thư mục gốc. Hãy ghi đường dẫn "
-                                          "đầy đủ, ví dụ C:\\ThiDua\\hop-thu-den.")
+                                          "đầy đủ, ví dụ C:\\ThiDua-2024\\2024-09.")
             path = base / path
         return path
+
+    def inbox(self) -> Path:
+        """The month's inbox: TD_Inbox, or, left empty, the folder named after the period beside the workbook
+        (``2024-09``): one inbox per month under the year's folder, as the README's layout and the CLI have it."""
+        text = _text(self.book.read_setting("TD_Inbox"))
+        if text:
+            return self.folder("TD_Inbox")
+        base = self.book.folder()
+        if base is None:
+            raise self.problem("TD_Inbox", "bảng tính đang mở từ OneDrive/SharePoint (địa chỉ web): hãy ghi đường dẫn "
+                                           "đầy đủ của hộp thư đến, ví dụ C:\\ThiDua-2024\\2024-09.")
+        inbox = base / str(self.period())
+        if not inbox.is_dir():
+            raise self.problem("TD_Inbox", f"chưa có thư mục hộp thư của kỳ “{inbox}”: hãy tạo thư mục mang tên kỳ "
+                                           "báo cáo cạnh bảng tính và lưu các tệp đơn vị gửi về vào đó.")
+        return inbox
 
     def folder(self, name: str) -> Path:
         path = self.path(name)
@@ -557,11 +573,11 @@ def make_forms(cfg: Settings) -> str:
 def _inbox(cfg: Settings) -> tuple[Path, list[Path]]:
     from .consolidate import inbox_files
 
-    inbox = cfg.folder("TD_Inbox")
+    inbox = cfg.inbox()
     here = cfg.book.folder()
     if here is not None and here.resolve() == inbox.resolve():
         raise cfg.problem("TD_Inbox", "hộp thư đến không được là thư mục chứa chính bảng tính này; hãy dùng một "
-                                       "thư mục riêng, ví dụ “hop-thu-den”.")
+                                       "thư mục riêng, ví dụ “2024-09” (để trống ô này là dùng thư mục mang tên kỳ).")
     return inbox, inbox_files(inbox, exclude=tuple(p for p in (cfg.path("TD_Ledger"),) if p))
 
 

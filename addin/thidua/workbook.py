@@ -80,8 +80,9 @@ class Setting:
 
 KIND_SO_KET, KIND_TONG_KET = "sơ kết", "tổng kết"
 SETTINGS = (
-    Setting("TD_Inbox", "Thư mục hộp thư đến", "hop-thu-den",
-            "Thư mục chứa các tệp đơn vị gửi về. Đường dẫn tương đối tính từ thư mục chứa bảng tính này."),
+    Setting("TD_Inbox", "Thư mục hộp thư đến", "",
+            "Để trống: thư mục mang tên kỳ báo cáo (ví dụ 2024-09) cạnh bảng tính — mỗi tháng một hộp thư, sổ theo "
+            "dõi của cả năm cạnh bảng tính. Hoặc ghi đường dẫn (tương đối tính từ thư mục chứa bảng tính)."),
     Setting("TD_Period", "Kỳ báo cáo (NNNN-TT)", "2024-09",
             "Tháng báo cáo, dạng năm-tháng, ví dụ 2024-09 là tháng 9 năm 2024."),
     Setting("TD_Kind", "Loại báo cáo", KIND_SO_KET,
