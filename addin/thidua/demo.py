@@ -198,15 +198,14 @@ def zip_file(path: Path) -> Path:
     return packed
 
 
-def _month_events(year: YearDemo, month: Period, last: Period) -> None:
-    """The files of one month, with the events of a real year sprinkled in (see :data:`YEAR_EVENTS`)."""
+def _month_events(year: YearDemo, month: Period) -> None:
+    """The files of one month before the period, with the events of a real year sprinkled in
+    (:func:`_special_events`)."""
     cat = year.catalogue
     deadline = cat.organisation(month.first_day).deadline(month.year, month.month)
     usual = min(month.last_day, dt.date(month.year, month.month, 20))
     skip = {"TTDK"} if month.month == 4 else set()
     special = {3: {"TTRA"}, 5: {"KHTC"}, 7: {"BQLDA"}, 8: {"TTSH"}, 9: {"QLKCHT"}}.get(month.month, set())
-    if month == last:
-        return  # the period itself: make_inbox with the typical mistakes, then the same events
     for unit in cat.units:
         code = unit.code
         if code in skip or code in special:
@@ -277,7 +276,7 @@ def run_demo(out_dir: Path, period: Period, say: Callable[[str], None] = print) 
     say(f"[bold]Chạy thử ThiDua 2024 — từ tháng 01 đến {period.label}[/] → {escape(str(out_dir))}")
     months = [m for m in period.months_of_year() if cat.is_due(str(m))]
     for month in months[:-1]:
-        _month_events(year, month, period)
+        _month_events(year, month)
         done = consolidate(year.inbox(month), month, cat, ledger=year.ledger, write=False,
                            return_dir=out_dir / "tra-lai" / str(month))
         c = done.counts()

@@ -277,28 +277,23 @@ class Settings:
         return ThiDuaError(f"Ô “{LABELS[name]}” trên trang “{SHEET_CONTROL}”: {problem}")
 
     def period(self) -> Period:
-        value = self.book.read_setting("TD_Period")
-        if isinstance(value, (dt.date, dt.datetime)):  # Excel turned "2024-09" into a date
-            return Period(value.year, value.month)
-        text = _text(value)
-        if not text:
-            raise self.problem("TD_Period", "chưa nhập kỳ báo cáo (dạng NNNN-TT, ví dụ 2024-09).")
-        try:
-            return Period.parse(text)
-        except ThiDuaError as exc:
-            raise self.problem("TD_Period", exc.message) from None
+        """The month of the control sheet's period cell (``2024-09``)."""
+        return self._period_cell(Period.parse, lambda month: month, "dạng NNNN-TT, ví dụ 2024-09")
 
     def span(self) -> Span:
         """The report's span from the same cell: a month ``2024-09``, a quarter ``2024-Q3``, a half-year ``2024-H1``
         or a year ``2024`` (as ``thidua report --period``)."""
+        return self._period_cell(Span.parse, Span.of_month, "ví dụ 2024-09, 2024-H1 hoặc 2024")
+
+    def _period_cell(self, parse: Callable[[str], Any], of_month: Callable[[Period], Any], example: str) -> Any:
         value = self.book.read_setting("TD_Period")
-        if isinstance(value, (dt.date, dt.datetime)):
-            return Span.of_month(Period(value.year, value.month))
+        if isinstance(value, (dt.date, dt.datetime)):  # Excel turned "2024-09" into a date
+            return of_month(Period(value.year, value.month))
         text = _text(value)
         if not text:
-            raise self.problem("TD_Period", "chưa nhập kỳ báo cáo (ví dụ 2024-09, 2024-H1 hoặc 2024).")
+            raise self.problem("TD_Period", f"chưa nhập kỳ báo cáo ({example}).")
         try:
-            return Span.parse(text)
+            return parse(text)
         except ThiDuaError as exc:
             raise self.problem("TD_Period", exc.message) from None
 
