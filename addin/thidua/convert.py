@@ -85,8 +85,7 @@ def _read(sub: Submission, data: bytes, cat: Catalogue) -> None:
         return
     rows = wb.get_sheet_by_name(names[sheet_name]).to_python(skip_empty_area=False)
     sub.sheet = sheet_name
-    _read_report(sub, rows, {}, cat)
-    finish_submission(sub, rows, cat)
+    finish_submission(sub, rows, cat, header=_read_report(sub, rows, {}, cat))
 
 
 __all__ = ["CONVERTIBLE", "check_ods", "read_converted"]

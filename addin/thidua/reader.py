@@ -112,6 +112,17 @@ class Cell:
     def empty(self) -> bool:
         return self.raw == "" and not self.formula
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Results come back from the validator's worker processes pickled, ~130 cells a file: as a tuple each, they
+        # pickle and unpickle in half the time of the default (a class reference and an attribute dict per cell)
+        return _cell, (self.cell, self.value, self.raw, self.issue, self.formula)
+
+
+def _cell(ref: str, value: Any, raw: str, issue: str | None, formula: bool) -> Cell:
+    cell = object.__new__(Cell)
+    cell.cell, cell.value, cell.raw, cell.issue, cell.formula = ref, value, raw, issue, formula
+    return cell
+
 
 @dataclass
 class IndicatorEntry:
@@ -124,6 +135,16 @@ class IndicatorEntry:
 
     def column(self, key: str) -> Cell | None:
         return getattr(self, key)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _indicator_entry, (self.code, self.row, self.label, self.month, self.ytd, self.note)
+
+
+def _indicator_entry(code: str, row: int, label: str, month: Cell | None, ytd: Cell | None,
+                     note: Cell | None) -> IndicatorEntry:
+    entry = object.__new__(IndicatorEntry)
+    entry.code, entry.row, entry.label, entry.month, entry.ytd, entry.note = code, row, label, month, ytd, note
+    return entry
 
 
 @dataclass
@@ -406,8 +427,8 @@ def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catal
     part = _sheet_part(check, sheet_name) or ""
     xml = check.sheets.get(part)  # inflated once, by the package check
     formulas = _formula_cells(xml, check.formulas.get(part)) if xml is not None else {}
-    _read_report(sub, rows, formulas, cat)
-    finish_submission(sub, rows, cat, lambda: _percent_cells(check, xml))
+    header = _read_report(sub, rows, formulas, cat)
+    finish_submission(sub, rows, cat, lambda: _percent_cells(check, xml), header)
 
 
 def find_report_sheet(sub: Submission, wb: python_calamine.CalamineWorkbook, names: dict[str, str]) -> str | None:
@@ -460,14 +481,18 @@ def _cell_at(rows: list[list[Any]], r: int, c: int) -> Any:
     return None
 
 
+_HEADINGS = {_norm_text(title): key for key, (_c, title) in COLUMNS.items()}
+
+
 def _find_table_header(rows: list[list[Any]]) -> tuple[int, dict[str, int]] | None:
-    """The table's header row and the column of each heading, found by the headings' text."""
-    wanted = {_norm_label(title): key for key, (_c, title) in COLUMNS.items()}
+    """The table's header row and the column of each heading, found by the headings' text. A text longer than
+    MAX_LABEL_CACHED characters is no heading (the longest is a few words): the rows above the table hold the form's
+    long legend, which is not normalised again for every file."""
     for r, row in enumerate(rows[:200]):
         cols = {}
         for c, v in enumerate(row):
-            if isinstance(v, str):
-                key = wanted.get(_norm_label(v))
+            if type(v) is str and v and len(v) <= MAX_LABEL_CACHED:
+                key = _HEADINGS.get(_norm_short(v))
                 if key is not None:
                     cols[key] = c
         if "code" in cols and "month" in cols:
@@ -508,7 +533,9 @@ def _row_codes(rows: list[list[Any]], start: int, code_col: int) -> tuple[dict[s
     return codes, targets
 
 
-def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, bool], cat: Catalogue) -> None:
+def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, bool], cat: Catalogue
+                 ) -> tuple[int, dict[str, int]] | None:
+    """Read the header block and the table into ``sub``; the table's header row and columns (None when not found)."""
     # Header block: label in column B (or anywhere in the row's first columns), value in the next non-empty cell
     labels = {_norm_label(label): key for key, (_r, label) in HEADER.items()}
     for r, row in enumerate(rows[:40]):
@@ -526,7 +553,7 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
     found = _find_table_header(rows)
     if found is None:
         sub.problems.append(ReadProblem("table_missing", sheet=sub.sheet))
-        return
+        return None
     head_row, cols = found
     for key in COLUMNS:
         if key not in cols:
@@ -567,6 +594,7 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
             )
         _note_move(moves, expected.get(ind.code), r, ind.code)
     _report_moves(sub, moves)
+    return found
 
 
 def _note_move(moves: list[tuple[int, int, str | None]], want: int | None, row: int, indicator: str | None) -> None:
@@ -605,10 +633,12 @@ def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator
 # Domain pass, shared by every read path (.xlsx here, .xls/.ods in thidua.convert)
 
 
-def finish_submission(sub: Submission, rows: list[list[Any]], cat: Catalogue, percent_cells=None) -> None:
+def finish_submission(sub: Submission, rows: list[list[Any]], cat: Catalogue, percent_cells=None,
+                      header: tuple[int, dict[str, int]] | None = None) -> None:
     """What the form's live checks also see (thidua.domain): list values stored canonical (case, Unicode form and
     spaces ignored), count cells formatted as a percentage (``percent_cells()`` gives their A1 refs, asked only when
-    there is a count figure to check), text typed into rows inserted in the table, and a changed "Đơn vị tính"."""
+    there is a count figure to check), text typed into rows inserted in the table, and a changed "Đơn vị tính".
+    ``header``: the table's header as :func:`_read_report` found it (found again when not given)."""
     counts: list[Cell] = []
     for target in cat.targets:
         entry = sub.targets.get(target.number)
@@ -632,7 +662,7 @@ def finish_submission(sub: Submission, rows: list[list[Any]], cat: Catalogue, pe
             if c.cell in percent:
                 c.issue, c.raw = "percent", f"{c.value * 100:g}%"
                 c.value = None
-    _scan_rows(sub, rows, cat)
+    _scan_rows(sub, rows, cat, header)
 
 
 def _canonical(c: Cell, choices: tuple[str, ...]) -> None:
@@ -640,10 +670,11 @@ def _canonical(c: Cell, choices: tuple[str, ...]) -> None:
         c.value = canonical_choice(c.value, choices) or c.value
 
 
-def _scan_rows(sub: Submission, rows: list[list[Any]], cat: Catalogue) -> None:
+def _scan_rows(sub: Submission, rows: list[list[Any]], cat: Catalogue,
+               header: tuple[int, dict[str, int]] | None = None) -> None:
     """Rows of the table without a code of the form that hold something (a row inserted and typed into: its text is
     not read), and indicator rows whose "Đơn vị tính" was changed."""
-    found = _find_table_header(rows)
+    found = header or _find_table_header(rows)
     if found is None or not sub.indicators:
         return
     _head, cols = found
