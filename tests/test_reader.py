@@ -14,6 +14,7 @@ from lo import needs_soffice
 from thidua.catalogue import load_catalogue
 from thidua.form import write_forms
 from thidua.office import convert
+from thidua.package import inspect_package, reader_copy
 from thidua.period import Period
 from thidua.reader import Submission, read_submission, type_value
 from thidua.samples import fill_form, sample_fill
@@ -277,6 +278,10 @@ def test_formula_cells_are_found_from_their_formulas(cells, tail, expected):
 
     xml = sheet(cells, tail)
     assert _formula_cells(xml) == expected == formula_cells_cell_by_cell(xml)
+    # the same from the formula elements the package check found while cutting the reader's copy
+    copy, spans = reader_copy(xml)
+    assert spans is not None and _formula_cells(xml, spans) == expected
+    assert b"<f" not in copy and b":f>" not in copy
 
 
 _CELL = st.builds(
@@ -306,4 +311,69 @@ def test_formula_scan_finds_what_a_cell_by_cell_scan_finds(cells, tail):
     from thidua.reader import _formula_cells
 
     xml = sheet('<row r="1">' + "".join(cells) + "</row>", tail)
-    assert _formula_cells(xml) == formula_cells_cell_by_cell(xml)
+    assert _formula_cells(xml) == formula_cells_cell_by_cell(xml) == _formula_cells(xml, reader_copy(xml)[1])
+
+
+def _calamine_view(parts: dict[str, bytes]) -> list:
+    """Every sheet's rows and merged ranges as python-calamine reads them from an uncompressed package of ``parts``."""
+    import io
+    import zipfile
+
+    import python_calamine
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, bytes(data))
+    wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(buf.getvalue()))
+    out = []
+    for name in wb.sheet_names:
+        ws = wb.get_sheet_by_name(name)
+        out.append((name, ws.to_python(skip_empty_area=False), ws.merged_cell_ranges))
+    return out
+
+
+@needs_soffice
+def test_the_reader_copy_reads_as_the_whole_part(cat, filled, tmp_path):
+    """python-calamine gives the same rows (formula cells' cached values included) and merged ranges from the reader's
+    copy of each worksheet as from the whole part: for our form, LibreOffice's re-save of it (other XML habits:
+    shared strings, formulas everywhere) and LibreOffice's own formula fixture."""
+    path, _values = filled
+    resaved = convert(path, tmp_path / "lo", "xlsx:Calc MS Excel 2007 XML")[0]
+    fixture = Path(__file__).parent / "fixtures" / "lo-formula.xlsx"
+    for source in (path, resaved, fixture):
+        check = inspect_package(source.read_bytes())
+        assert check.ok and check.readable, (source, check.problems)
+        for part, whole in check.sheets.items():
+            assert check.readable[part] != bytes(whole) and part in check.formulas  # it was cut
+        full = _calamine_view(check.parts)
+        cut = _calamine_view({**check.parts, **check.readable})
+        assert cut == full, source
+        assert any(merged for _n, _rows, merged in full)
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        # a CDATA section, where "<f>" is text
+        sheet('<row r="1"><c r="A1" t="inlineStr"><is><t><![CDATA[<f>1</f>]]></t></is></c></row>'),
+        # no end tag of sheetData, or two of them
+        b'<worksheet><sheetData/></worksheet>',
+        sheet("") + b"<!-- </sheetData> -->",
+        # not ending with the root's end tag
+        sheet('<row r="1"><c r="A1"><f>1</f><v>1</v></c></row>')[:-5],
+    ],
+)
+def test_the_reader_copy_is_the_whole_part_when_it_cannot_be_cut_for_sure(xml):
+    assert reader_copy(xml) == (xml, None)
+
+
+def test_the_reader_copy_keeps_cells_values_and_merged_ranges_only():
+    xml = sheet('<row r="1"><c r="A1"><f>1+1</f><v>2</v></c><c r="B1" t="s"><v>0</v></c></row>',
+                '<mergeCells count="1"><mergeCell ref="A1:B1"/></mergeCells><conditionalFormatting sqref="A1">'
+                '<cfRule type="expression" priority="1"><formula>A1&gt;1</formula></cfRule></conditionalFormatting>'
+                '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>')
+    copy, spans = reader_copy(xml)
+    assert copy == sheet('<row r="1"><c r="A1"><v>2</v></c><c r="B1" t="s"><v>0</v></c></row>',
+                         '<mergeCells count="1"><mergeCell ref="A1:B1"/></mergeCells>')
+    assert [xml[a:b] for a, b in spans] == [b"<f>1+1</f>"]
