@@ -343,9 +343,9 @@ def test_the_reader_copy_reads_as_the_whole_part(cat, filled, tmp_path):
     fixture = Path(__file__).parent / "fixtures" / "lo-formula.xlsx"
     for source in (path, resaved, fixture):
         check = inspect_package(source.read_bytes())
-        assert check.ok and check.readable, (source, check.problems)
-        for part, whole in check.sheets.items():
-            assert check.readable[part] != bytes(whole) and part in check.formulas  # it was cut
+        assert check.ok and "xl/worksheets/sheet1.xml" in check.readable, (source, check.problems)  # the report
+        for part, copy in check.readable.items():
+            assert len(copy) <= len(check.sheets[part]) * 3 // 4 and part in check.formulas  # cut, kept when worth it
         full = _calamine_view(check.parts)
         cut = _calamine_view({**check.parts, **check.readable})
         assert cut == full, source

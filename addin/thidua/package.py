@@ -97,7 +97,7 @@ class PackageCheck:
     problems: list[Problem] = field(default_factory=list)
     sheets: dict[str, bytearray] = field(default_factory=dict)  # worksheet XML by part, inflated once, for the reader
     parts: dict[str, bytearray] = field(default_factory=dict)  # every part the reader needs (sheets too), as inflated
-    readable: dict[str, bytes] = field(default_factory=dict)  # worksheet part -> what python-calamine is given
+    readable: dict[str, bytes] = field(default_factory=dict)  # worksheet part -> its reader_copy, when much smaller
     formulas: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # worksheet part -> its <f> elements
     macro_enabled: bool = False
     inflated: int = 0  # bytes inflated to check the package (also when it was refused)
@@ -186,9 +186,12 @@ def inspect_package(data: bytes, *, budget: int = MAX_UNCOMPRESSED_BYTES) -> Pac
             if keep is not None:
                 if is_sheet:
                     readable, spans = reader_copy(keep)
+                    if len(readable) > len(keep) * 3 // 4:  # not worth a second copy in memory: read as it is
+                        readable = keep
+                    else:
+                        check.readable[info.filename] = readable
                     _check_extent(info.filename, readable)  # the grid python-calamine will allocate from it
                     check.sheets[info.filename] = keep
-                    check.readable[info.filename] = readable
                     if spans is not None:
                         check.formulas[info.filename] = spans
                 check.parts[info.filename] = keep
@@ -342,13 +345,13 @@ def reader_copy(xml: bytes | bytearray) -> tuple[bytes, list[tuple[int, int]] | 
     ``(the part as it is, None)`` when it cannot be cut that way for sure: ``sheetData`` named other than in exactly
     one start and one end tag, no root end tag at the end, or a CDATA section (where ``<f>`` could be text: Excel
     never writes one)."""
-    data = bytes(xml)
+    data = xml
     if b"<![CDATA[" in data or data.count(b"sheetData") != 2:
-        return data, None
+        return bytes(data), None
     end = _SHEET_DATA_END_RE.match(data, data.rfind(b"<", 0, data.rfind(b"sheetData")))
     root = _ROOT_END_RE.match(data, max(data.rfind(b"</"), 0))
     if end is None or root is None:
-        return data, None
+        return bytes(data), None
     spans = [m.span() for m in _FORMULA_ELEMENT_RE.finditer(data, 0, end.start())]
     pieces, at = [], 0
     for start, stop in spans:
