@@ -290,12 +290,15 @@ def _formula_cells(xml: bytes, tags: Iterable[tuple[int, int]] | None = None) ->
         if at < done:
             continue
         if tags is not None:  # the whole <f> element: first the layout every writer uses, in four cheap steps
-            lt = xml.rfind(b"<c ", lower, at)  # <c r="H13" s="5" t="str"><f>…</f><v>…</v></c> or …</f></c>
+            lt = xml.rfind(b"<c ", lower, at)  # <c r="H13" s="5" t="str"><f>…</f>, then <v>…</v></c> or no value
             cell = _PLAIN_CELL_RE.fullmatch(xml, lt, at) if lt >= 0 else None
             if cell is not None:
-                if xml.startswith(b"</c>", tag_end):
-                    found[cell.group(1).decode()] = False
-                    done = tag_end + 4
+                for empty in (b"</c>", b"<v></v></c>", b"<v/></c>"):  # no cached value (XlsxWriter: <v></v>)
+                    if xml.startswith(empty, tag_end):
+                        found[cell.group(1).decode()] = False
+                        done = tag_end + len(empty)
+                        break
+                if at < done:
                     continue
                 if xml.startswith(b"<v>", tag_end) and not xml.startswith(b"<v></v>", tag_end):
                     end = xml.find(b"</v></c>", tag_end)
