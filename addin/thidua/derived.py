@@ -354,11 +354,12 @@ def write_master_cached(led: Ledger, frame: PeriodFrame, data: PeriodData, catal
 StatEntry = tuple[int, int, int, int, str, int]  # size, mtime_ns, ctime_ns, inode, sha256, hashed_ns
 
 
-def _stat_key(path: Path) -> str:
-    return os.path.abspath(path)
+def _stat_key(path: Path) -> bytes:
+    """A path as the file system has it (bytes: a name need not be valid UTF-8)."""
+    return os.fsencode(os.path.abspath(path))
 
 
-def known_stats(led: Ledger) -> dict[str, StatEntry]:
+def known_stats(led: Ledger) -> dict[bytes, StatEntry]:
     try:
         return {path: (size, mtime, ctime, inode, sha, hashed) for path, size, mtime, ctime, inode, sha, hashed in
                 led.db.execute("SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_ns FROM derived_stats")}
@@ -371,9 +372,9 @@ class StatCache:
     exactly the one recorded when it was hashed, and that was not racy; ``note(path, before, after, sha)`` records a
     hash just made (when the file did not change while it was read)."""
 
-    def __init__(self, known: dict[str, StatEntry]):
+    def __init__(self, known: dict[bytes, StatEntry]):
         self.known = known
-        self.new: dict[str, StatEntry] = {}
+        self.new: dict[bytes, StatEntry] = {}
 
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
         entry = self.known.get(_stat_key(path))

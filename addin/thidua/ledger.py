@@ -188,7 +188,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (period, block)
     );
     CREATE TABLE derived_stats (
-        path TEXT PRIMARY KEY,
+        path BLOB PRIMARY KEY,
         size INTEGER NOT NULL,
         mtime_ns INTEGER NOT NULL,
         ctime_ns INTEGER NOT NULL,
