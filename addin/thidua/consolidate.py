@@ -332,7 +332,13 @@ class _Again:
 
 def catalogue_fingerprint(catalogue: Catalogue) -> str:
     """Everything of the catalogue a verdict can depend on (targets, rules, units, organisation, first month)."""
-    return hashlib.sha256(repr(catalogue).encode("utf-8")).hexdigest()
+    # Asked several times a run (each repr of a large registry costs milliseconds): kept on the catalogue, which is
+    # frozen, as Catalogue keeps its own index of codes.
+    found = catalogue.__dict__.get("_fingerprint")
+    if found is None:
+        found = hashlib.sha256(repr(catalogue).encode("utf-8")).hexdigest()
+        object.__setattr__(catalogue, "_fingerprint", found)
+    return found
 
 
 def _sort_out(led: Ledger, arrivals: list[Arrival], catalogue: Catalogue, period: Period, recheck_all: bool,
@@ -493,7 +499,7 @@ def master_state(led: Ledger, period: Period, catalogue: Catalogue, workbook: bo
         "ledger": led.state(),
         "period": str(period),
         "workbook": workbook,
-        "catalogue": hashlib.sha256(repr(catalogue).encode("utf-8")).hexdigest(),
+        "catalogue": catalogue_fingerprint(catalogue),
         "program": _program_fingerprint(),
         "time_zone": [time.timezone, time.altzone, time.daylight, list(time.tzname)],
     }
@@ -904,12 +910,14 @@ def _status(files: list[dict[str, Any]], units: list[str], period: Period, catal
     records = []
     months = [(month, str(month)) for month in period.months_of_year()]
     deadlines = {text: catalogue.organisation(m.first_day).deadline(m.year, m.month) for m, text in months}
+    due = {text: catalogue.is_due(text) for _m, text in months}
+    no_files: list[dict[str, Any]] = []
     for unit in units:
         for _month, text in months:
             key = (unit, text)
-            ok, bad = accepted.get(key, []), rejected.get(key, [])
+            ok, bad = accepted.get(key, no_files), rejected.get(key, no_files)
             if ok:
-                first = min(ok, key=lambda f: (_received_day(f), f["id"]))
+                first = ok[0] if len(ok) == 1 else min(ok, key=lambda f: (_received_day(f), f["id"]))
                 used = next((f for f in ok if f["status"] == CURRENT), first)
                 day, deadline = _received_day(first), deadlines[text]
                 notes = []
@@ -927,7 +935,7 @@ def _status(files: list[dict[str, Any]], units: list[str], period: Period, catal
                 if len(bad) > 1:
                     reason = f"{len(bad)} tệp bị trả lại. Tệp mới nhất: {reason}"
                 records.append((unit, text, STATUS_REJECTED, _received_day(last), last["file_name"], reason))
-            elif not catalogue.is_due(text):
+            elif not due[text]:
                 records.append((unit, text, NOT_DUE, None, None, NOT_DUE_REASON))
             else:
                 records.append((unit, text, MISSING, None, None, MISSING_REASON))
