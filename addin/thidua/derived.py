@@ -70,7 +70,7 @@ from .master import (
 )
 from .model import REJECTED, PeriodData
 from .period import Period
-from .sink import OpenpyxlSink, Piece, Renderer, deflate_piece
+from .sink import OpenpyxlSink, Piece, Renderer, ToKeep
 
 #: Units per cached block: a changed unit costs the rebuild of this many units' rows (≈ 25 × 53 rows here).
 BLOCK_UNITS = 25
@@ -256,7 +256,7 @@ class _SummaryRows:
     def __len__(self) -> int:
         return self.count
 
-    def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece]:
+    def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece | ToKeep]:
         first = 2
         for block in self.plan:
             xml_key = _sha(renderer.key, block.data_key, first)
@@ -268,9 +268,8 @@ class _SummaryRows:
             else:
                 rows = block.rows if block.rows is not None else self.remake(block)
                 raw, refs = renderer.render(rows, first)
-                piece = deflate_piece(raw)  # compressed here, to be kept
-                block.update = {"xml_key": xml_key, "piece": piece, "refs": refs}
-                yield piece
+                update = block.update = {"xml_key": xml_key, "piece": None, "refs": refs}
+                yield ToKeep(raw, lambda piece, update=update: update.__setitem__("piece", piece))
             first += block.digest["rows"]
 
 
@@ -293,7 +292,9 @@ class CacheUpdate:
                 digest = json.dumps(b.digest, ensure_ascii=False, separators=(",", ":"), default=_json_value)
             except (TypeError, ValueError):  # a value JSON would not give back as it is: not kept
                 continue
-            piece: Piece = b.update["piece"]
+            piece: Piece | None = b.update["piece"]
+            if piece is None:  # not compressed (the write stopped before it)
+                continue
             rows.append((str(self.period), b.number, b.data_key, digest, zlib.crc32(digest.encode("utf-8")),
                          b.update["xml_key"], piece.data, zlib.crc32(piece.data), piece.crc, piece.size,
                          b.update["refs"]))

@@ -51,7 +51,7 @@ import struct
 import sys
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -787,7 +787,21 @@ def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     return _multmodp(p, crc1) ^ crc2
 
 
-def _deflated(blocks: Iterable[bytes | Piece], level: int = 1) -> Iterator[Piece]:
+@dataclass(frozen=True)
+class ToKeep:
+    """A block of sheet XML to compress like any other, whose piece is also handed to ``keep`` (to be cached)."""
+
+    raw: bytes
+    keep: Callable[[Piece], None]
+
+
+def _deflate_kept(block: ToKeep, level: int) -> Piece:
+    piece = deflate_piece(block.raw, level)
+    block.keep(piece)
+    return piece
+
+
+def _deflated(blocks: Iterable[bytes | Piece | ToKeep], level: int = 1) -> Iterator[Piece]:
     """``blocks`` as pieces, in order: raw bytes are compressed on a thread of its own (zlib releases the GIL) while
     the next block is made, at most :data:`WRITE_AHEAD` waiting; pieces pass as they are.
 
@@ -799,7 +813,12 @@ def _deflated(blocks: Iterable[bytes | Piece], level: int = 1) -> Iterator[Piece
         sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
         try:
             for block in blocks:
-                pending.append(block if isinstance(block, Piece) else pool.submit(deflate_piece, block, level))
+                if isinstance(block, Piece):
+                    pending.append(block)
+                elif isinstance(block, ToKeep):
+                    pending.append(pool.submit(_deflate_kept, block, level))
+                else:
+                    pending.append(pool.submit(deflate_piece, block, level))
                 while len(pending) > WRITE_AHEAD:
                     first = pending.popleft()
                     yield first if isinstance(first, Piece) else first.result()
@@ -892,11 +911,11 @@ class RowBlocks(Protocol):
 
     def __len__(self) -> int: ...
 
-    def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece]: ...
+    def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece | ToKeep]: ...
 
 
 def _sheet_blocks(head: str, tail: str, table: _Table, styles: dict[tuple[str, str | None], list[str]],
-                  strings: _Strings) -> Iterator[bytes | Piece]:
+                  strings: _Strings) -> Iterator[bytes | Piece | ToKeep]:
     yield head.encode("utf-8")
     if isinstance(table.rows, list):
         for chunk in _rows_xml(table, styles, strings):
