@@ -311,9 +311,11 @@ def consolidate(
                     update = write_master_cached(led, frame, data, catalogue, sink)
                     clock("tables")
                     result.backup = sink.save()
-                    _note_master(led, target, state)
                     clock("save")
+                    # The cache before the note: a run killed while storing it leaves the note unwritten, so the
+                    # next run writes the master again, in a write transaction that also clears the journal left.
                     update.store(led)
+                    _note_master(led, target, state)
                     clock("cache")
                 result.master = target
     except WriteFailed as exc:  # no room left on the disk, or a disk error: say what was kept

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import WriteFailed
 from .catalogue import Catalogue
 from .consolidate import (
     PeriodFrame,
@@ -301,7 +302,7 @@ class CacheUpdate:
         stale = any(n >= len(self.blocks) for n in self.stored_numbers)
         if not rows and not stale:
             return 0
-        with contextlib.suppress(ThiDuaError, sqlite3.Error, OSError), led.transaction():
+        with contextlib.suppress(ThiDuaError, WriteFailed, sqlite3.Error, OSError), led.transaction():
             led.db.executemany(
                 "INSERT OR REPLACE INTO derived_blocks (period, block, data_key, digest, digest_check, xml_key, "
                 "xml, xml_check, xml_crc, xml_size, xml_refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -402,7 +403,7 @@ class StatCache:
     def store(self, led: Ledger) -> None:
         if not self.new:
             return
-        with contextlib.suppress(ThiDuaError, sqlite3.Error, OSError), led.transaction():
+        with contextlib.suppress(ThiDuaError, WriteFailed, sqlite3.Error, OSError), led.transaction():
             led.db.executemany(
                 "INSERT OR REPLACE INTO derived_stats (path, size, mtime_ns, ctime_ns, inode, sha256, hashed_ns) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", [(k, *v) for k, v in self.new.items()])
