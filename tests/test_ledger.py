@@ -245,7 +245,7 @@ def ledger_of_schema_1(path: Path) -> Path:
 def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
     path = ledger_of_schema_1(tmp_path / "v1.sqlite")
     with Ledger(path) as led:
-        assert led.version == SCHEMA_VERSION == 3
+        assert led.version == SCHEMA_VERSION == 4
         assert led.db.execute("SELECT COUNT(*) FROM batches").fetchone() == (1,)
         state = led.state()
         assert led.master_note("/out/m.xlsx") is None

@@ -203,29 +203,32 @@ def test_backups_keep_the_previous_master_and_at_most_five(inbox, tmp_path):
     assert len(kept) == KEEP_BACKUPS and kept[-1] == last
 
 
-def test_the_writer_thread_keeps_the_order_and_hands_back_its_error():
+def test_the_compressing_thread_keeps_the_order_and_hands_back_its_error():
     import sys
+    import zlib
 
-    from thidua.sink import _Writer
-
-    class Collect(list):
-        def write(self, data):
-            self.append(data)
-
-    class Full:
-        def write(self, data):
-            raise OSError("ổ đĩa đầy")
+    from thidua.sink import _FINAL_BLOCK, Piece, _deflated, crc32_combine, deflate_piece
 
     interval = sys.getswitchinterval()
-    out = Collect()
-    with _Writer(out) as put:
-        for i in range(50):
-            put(bytes([i]))
-    assert out == [bytes([i]) for i in range(50)] and sys.getswitchinterval() == interval
-    with pytest.raises(OSError, match="ổ đĩa đầy"), _Writer(Full()) as put:
-        for _ in range(50):
-            put(b"x")
+    blocks = [bytes([i]) * (i * 97) for i in range(50)]
+    cached = deflate_piece(b"from a cache")
+    pieces = list(_deflated([*blocks[:25], cached, *blocks[25:]]))
+    assert pieces[25] is cached and sys.getswitchinterval() == interval
+    raw = b"".join([*blocks[:25], b"from a cache", *blocks[25:]])
+    assert zlib.decompress(b"".join(p.data for p in pieces) + _FINAL_BLOCK, -15) == raw
+    crc = 0
+    for piece in pieces:
+        crc = crc32_combine(crc, piece.crc, piece.size)
+    assert crc == zlib.crc32(raw)
+
+    def failing():
+        yield b"x"
+        raise OSError("ổ đĩa đầy")
+
+    with pytest.raises(OSError, match="ổ đĩa đầy"):
+        list(_deflated(failing()))
     assert sys.getswitchinterval() == interval
+    assert isinstance(pieces[0], Piece)
 
 
 def test_sink_keeps_a_carriage_return_and_a_literal_escape_like_text(tmp_path):

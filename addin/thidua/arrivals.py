@@ -27,11 +27,13 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .ledger import RECEIVED_BATCH, RECEIVED_EMAIL, RECEIVED_MTIME
 
@@ -182,8 +184,11 @@ def _zip_parts(path: Path) -> tuple[list[tuple[str, bytes]], list[str]]:
 class Collector:
     """Lists arrivals; holds the temporary folder of the attachments until :meth:`close` (a context manager)."""
 
-    def __init__(self, received: dt.date | None = None):
+    def __init__(self, received: dt.date | None = None, stats: Any = None):
         self.received = received
+        # ``lookup(path, stat) -> sha256 | None`` and ``note(path, stat before, stat after, sha256, hashed_ns)``
+        # (:class:`thidua.derived.StatCache`): a file known by its stat is not read again
+        self.stats = stats
         self._tmp: Path | None = None
         self._count = 0
 
@@ -218,11 +223,25 @@ class Collector:
     def _one(self, path: Path, skipped: list[Skipped]) -> Iterator[Arrival]:
         name = _nfc(path.name)
         suffix = os.path.splitext(name)[1].lower()
+        stats = self.stats if suffix not in CONTAINER_SUFFIXES else None  # a container is opened anyway
+        before = None
+        if stats is not None:
+            with contextlib.suppress(OSError):
+                before = os.stat(path)
+            sha = stats.lookup(path, before) if before is not None else None
+            if sha is not None:
+                how, day = (RECEIVED_BATCH, self.received) if self.received else (RECEIVED_MTIME, None)
+                yield Arrival(path, name, sha, before.st_size, before.st_mtime, day, how)
+                return
+        hashed_ns = time.time_ns()
         try:
             sha, size, mtime = hash_file(path)
         except OSError as exc:
             skipped.append(Skipped(name, _not_read(exc)))
             return
+        if stats is not None and before is not None:
+            with contextlib.suppress(OSError):
+                stats.note(path, before, os.stat(path), sha, hashed_ns)
         if suffix not in CONTAINER_SUFFIXES:
             how, day = (RECEIVED_BATCH, self.received) if self.received else (RECEIVED_MTIME, None)
             yield Arrival(path, name, sha, size, mtime, day, how)

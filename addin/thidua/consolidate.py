@@ -246,7 +246,9 @@ def consolidate(
     clock = _Clock(result.timings)
     recorded = False  # the ledger's transaction is committed
     try:
-        with _no_gc(), Ledger(ledger_path) as led, Collector(received) as collector:
+        from .derived import StatCache, known_stats
+
+        with _no_gc(), Ledger(ledger_path) as led, Collector(received, StatCache(known_stats(led))) as collector:
             exclude = tuple(p for p in (ledger_path, target) if p is not None)
             listed = inbox_files(inbox, exclude)
             arrivals, result.unreadable = collector.collect(listed)
@@ -281,20 +283,40 @@ def consolidate(
                     arrival = by_path.get(str(source))
                     result.return_packages[arrival.shown if arrival else str(source)] = package
             result.new = result.summary.new
-            result.data = load_period(led, period, catalogue)
+            collector.stats.store(led)  # the hashes just made (derived data, best effort)
+            frame = load_frame(led, period, catalogue)
+            data = LazyPeriodData(frame, functools.partial(_tables_later, ledger_path, led.state(), frame, catalogue))
+            result.data = data
             clock("load")
             if target is not None:
                 state = master_state(led, period, catalogue, workbook is not None)
                 if _master_is_current(led, target, state):  # nothing to do: it holds exactly what would be written
                     clock("tables")
                     clock("save")
-                else:
-                    sink = OpenpyxlSink(target, keep_vba=workbook is not None)
-                    write_master(result.data, catalogue, sink)
+                elif workbook is not None:
+                    # The sheets of a macro workbook: the plain path (every table made from the whole period), as
+                    # the workbook's other sheets are loaded and saved again by openpyxl anyway.
+                    sink = OpenpyxlSink(target, keep_vba=True)
+                    write_master(data, catalogue, sink)
                     clock("tables")
                     result.backup = sink.save()
                     _note_master(led, target, state)
                     clock("save")
+                else:
+                    # A new .xlsx: "Tổng hợp" and "Theo nội dung" per block of units, from the ledger's cache where
+                    # it holds (thidua.derived): a re-run costs what changed.
+                    from .derived import base_strings, write_master_cached
+
+                    sink = OpenpyxlSink(target, strings=base_strings(catalogue, period))
+                    update = write_master_cached(led, frame, data, catalogue, sink)
+                    clock("tables")
+                    result.backup = sink.save()
+                    clock("save")
+                    # The cache before the note: a run killed while storing it leaves the note unwritten, so the
+                    # next run writes the master again, in a write transaction that also clears the journal left.
+                    update.store(led)
+                    _note_master(led, target, state)
+                    clock("cache")
                 result.master = target
     except WriteFailed as exc:  # no room left on the disk, or a disk error: say what was kept
         raise WriteFailed(exc.path, exc.problem, _write_failed_message(exc, ledger_path, target, recorded,
@@ -312,7 +334,13 @@ class _Again:
 
 def catalogue_fingerprint(catalogue: Catalogue) -> str:
     """Everything of the catalogue a verdict can depend on (targets, rules, units, organisation, first month)."""
-    return hashlib.sha256(repr(catalogue).encode("utf-8")).hexdigest()
+    # Asked several times a run (each repr of a large registry costs milliseconds): kept on the catalogue, which is
+    # frozen, as Catalogue keeps its own index of codes.
+    found = catalogue.__dict__.get("_fingerprint")
+    if found is None:
+        found = hashlib.sha256(repr(catalogue).encode("utf-8")).hexdigest()
+        object.__setattr__(catalogue, "_fingerprint", found)
+    return found
 
 
 def _sort_out(led: Ledger, arrivals: list[Arrival], catalogue: Catalogue, period: Period, recheck_all: bool,
@@ -473,7 +501,7 @@ def master_state(led: Ledger, period: Period, catalogue: Catalogue, workbook: bo
         "ledger": led.state(),
         "period": str(period),
         "workbook": workbook,
-        "catalogue": hashlib.sha256(repr(catalogue).encode("utf-8")).hexdigest(),
+        "catalogue": catalogue_fingerprint(catalogue),
         "program": _program_fingerprint(),
         "time_zone": [time.timezone, time.altzone, time.daylight, list(time.tzname)],
     }
@@ -559,26 +587,43 @@ def load_period(ledger: Ledger | Path | str, period: Period | str, catalogue: Ca
             led.close()
 
 
-def _cell_rows(led: Ledger, period: Period) -> tuple[dict[int, tuple[str, str]], Iterable[tuple]]:
-    """The cells of the period's current files: ``({file id: (unit, file name)}, rows (file id, code, column, value,
-    type, raw, cell))``, the rows as a cursor to go through once; ``raw`` is None where it is the value's text itself
-    (most cells: no second copy of the same text). The unit and the file name are looked up once per file rather than
-    carried by every cell (the ledger stores a file's unit with each of its cells, always the file's own)."""
-    files = {
+def _current_files(led: Ledger, period: Period) -> dict[int, tuple[str, str]]:
+    """The period's current files: ``{file id: (unit, file name)}``."""
+    return {
         file_id: (unit, name)
         for file_id, unit, name in led.db.execute(
             "SELECT f.id, f.unit, f.file_name FROM current c JOIN files f ON f.id = c.file_id WHERE c.period = ?",
             (str(period),),
         )
     }
-    rows = led.db.execute(
+
+
+def _cell_rows(led: Ledger, period: Period) -> Iterable[tuple]:
+    """The cells of the period's current files, as a cursor to go through once: rows (file id, code, column, value,
+    type, raw, cell); ``raw`` is None where it is the value's text itself (most cells: no second copy of the same
+    text). The unit and the file name are looked up once per file (:func:`_current_files`) rather than carried by
+    every cell (the ledger stores a file's unit with each of its cells, always the file's own)."""
+    return led.db.execute(
         """SELECT v.file_id, v.code, v."column", v.value, v.type,
                   CASE WHEN v.raw = v.value THEN NULL ELSE v.raw END, v.cell
            FROM current c JOIN file_values v ON v.file_id = c.file_id
            WHERE c.period = ?""",
         (str(period),),
     )
-    return files, rows
+
+
+def _file_rows(led: Ledger, ids: Iterable[int], only_ytd: bool = False) -> list[tuple]:
+    """The cells of the files ``ids`` as :func:`_cell_rows` (only the "ytd" ones with ``only_ytd``), file by file."""
+    rows: list[tuple] = []
+    ids = sorted(ids)
+    ytd = """ AND "column" = 'ytd'""" if only_ytd else ""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows.extend(led.db.execute(
+            f"""SELECT file_id, code, "column", value, type, CASE WHEN raw = value THEN NULL ELSE raw END, cell
+                FROM file_values WHERE file_id IN ({marks}){ytd} ORDER BY file_id""", chunk))
+    return rows
 
 
 def _units(catalogue: Catalogue, extra: set[str]) -> list[str]:
@@ -587,11 +632,10 @@ def _units(catalogue: Catalogue, extra: set[str]) -> list[str]:
     return codes + sorted(u for u in extra if u and u not in known)
 
 
-def _carried_rows(led: Ledger, period: Period, have: set[str]) -> tuple[dict[int, tuple[str, str]], dict[int, str],
-                                                                         list[tuple]]:
+def _carried_files(led: Ledger, period: Period, have: set[str]) -> tuple[dict[int, tuple[str, str]], dict[int, str]]:
     """Year-to-date figures carried forward for units with no accepted file for ``period``: each such unit's latest
-    current file of an earlier month of the year. ``({file id: (unit, file name)}, {file id: month}, rows as
-    :func:`_cell_rows`, "ytd" cells only)``."""
+    current file of an earlier month of the year. ``({file id: (unit, file name)}, {file id: month})``; their cells
+    are the "ytd" ones (:func:`_file_rows`)."""
     latest: dict[str, tuple[str, int, str]] = {}
     for unit, month, file_id, name in led.db.execute(
             """SELECT c.unit, c.period, c.file_id, f.file_name FROM current c JOIN files f ON f.id = c.file_id
@@ -601,49 +645,142 @@ def _carried_rows(led: Ledger, period: Period, have: set[str]) -> tuple[dict[int
             latest[unit] = (month, file_id, name)
     files = {file_id: (unit, name) for unit, (_month, file_id, name) in latest.items()}
     months = {file_id: month for _unit, (month, file_id, _name) in latest.items()}
-    rows: list[tuple] = []
-    ids = sorted(files)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        rows.extend(led.db.execute(
-            f"""SELECT file_id, code, "column", value, type, CASE WHEN raw = value THEN NULL ELSE raw END, cell
-                FROM file_values WHERE file_id IN ({marks}) AND "column" = 'ytd' ORDER BY file_id""", chunk))
-    return files, months, rows
+    return files, months
 
 
-def _load_period(led: Ledger, period: Period, catalogue: Catalogue) -> PeriodData:
+@dataclass
+class PeriodFrame:
+    """What of a period is cheap to load whatever its size (files, who is current, the status grid, the findings),
+    and which files the tables of values come from. :func:`period_tables` makes those tables, for all units or a
+    few (the master's cached blocks, :mod:`thidua.derived`)."""
+
+    period: Period
+    units: list[str]
+    files: list[dict[str, Any]]  # the year's files (:func:`_year_files`)
+    current: dict[int, tuple[str, str]]  # the period's current files: id -> (unit, file name)
+    carried_files: dict[int, tuple[str, str]]
+    carried_months: dict[int, str]
+    carried: dict[str, str]  # unit -> month its year-to-date figures are carried from
+    status: pd.DataFrame
+    month_status: dict[str, str]  # unit -> its status for the period
+    received: pd.DataFrame
+    findings: list[Finding]
+    previous_files: dict[int, tuple[str, str]]  # the previous month's current files
+    previous_has_cells: bool  # the previous month has cells at all (else no "previous" table)
+
+
+def load_frame(led: Ledger, period: Period, catalogue: Catalogue) -> PeriodFrame:
     files = _year_files(led, period)
-    current, rows = _cell_rows(led, period)
+    current = _current_files(led, period)
     have = {unit for unit, _name in current.values()}
-    carried_files, carried_months, carried_rows = _carried_rows(led, period, have)
+    carried_files, carried_months = _carried_files(led, period, have)
     units = _units(catalogue, have | {unit for unit, _name in carried_files.values()}
                    | {f["unit"] for f in files if f["unit"]})
-    values, assessments = _tables({**current, **carried_files}, itertools.chain(rows, carried_rows), units,
-                                  catalogue, carried_months)
     carried = {carried_files[file_id][0]: month for file_id, month in carried_months.items()}
     status = _status(files, units, period, catalogue)
-    month_status = {r.unit: r.status for r in status[status["period"] == str(period)].itertuples()}
-    attainment = attainment_table(values, assessments, units, catalogue, month_status)
+    this = str(period)
+    month_status = {u: s for u, p, s in zip(status["unit"].tolist(), status["period"].tolist(),
+                                            status["status"].tolist(), strict=True) if p == this}
     prev = period.previous()
-    prev_current, prev_cursor = _cell_rows(led, prev)
-    prev_rows = prev_cursor.fetchall()
-    if prev_rows:
-        prev_values, prev_assessments = _tables(prev_current, prev_rows, units, catalogue)
+    previous_files = _current_files(led, prev)
+    previous_has_cells = bool(previous_files) and bool(led.db.execute(
+        """SELECT EXISTS (SELECT 1 FROM current c JOIN file_values v ON v.file_id = c.file_id WHERE c.period = ?)""",
+        (str(prev),)).fetchone()[0])
+    return PeriodFrame(period, units, files, current, carried_files, carried_months, carried, status, month_status,
+                       _received_table(files, units), _findings(led, period, files), previous_files,
+                       previous_has_cells)
+
+
+def period_tables(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, only: list[str] | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(values, assessments, attainment, previous)`` of the period (see :class:`~thidua.model.PeriodData`), for
+    every unit, or for the units ``only`` (in the frame's order): each unit's rows depend on its own files alone."""
+    if only is None:
+        units = frame.units
+        current, rows = frame.current, _cell_rows(led, frame.period)
+        carried_files = frame.carried_files
+        previous_files = frame.previous_files
+        prev_rows: Iterable[tuple] = _cell_rows(led, frame.period.previous()).fetchall() \
+            if frame.previous_has_cells else []
+    else:
+        units = only
+        wanted = set(only)
+        current = {i: f for i, f in frame.current.items() if f[0] in wanted}
+        rows = _file_rows(led, current)
+        carried_files = {i: f for i, f in frame.carried_files.items() if f[0] in wanted}
+        previous_files = {i: f for i, f in frame.previous_files.items() if f[0] in wanted}
+        prev_rows = _file_rows(led, previous_files) if frame.previous_has_cells else []
+    carried_rows = _file_rows(led, carried_files, only_ytd=True)
+    values, assessments = _tables({**current, **carried_files}, itertools.chain(rows, carried_rows), frame.units,
+                                  catalogue, frame.carried_months)
+    attainment = attainment_table(values, assessments, units, catalogue, frame.month_status)
+    if frame.previous_has_cells:
+        prev_values, prev_assessments = _tables(previous_files, prev_rows, frame.units, catalogue)
         previous = attainment_table(prev_values, prev_assessments, units, catalogue, {})
     else:
         previous = pd.DataFrame(columns=ATTAINMENT_COLUMNS)
+    return values, assessments, attainment, previous
+
+
+class LazyPeriodData(PeriodData):
+    """A :class:`~thidua.model.PeriodData` whose four big tables (``values``, ``assessments``, ``attainment``,
+    ``previous``: tens of thousands of rows) are made on first use, by ``build``; the rest is there from the start.
+
+    A re-run that writes the master from its cache (:mod:`thidua.derived`) needs none of them: the run's cost then
+    follows what changed, not the size of the period. Any consumer that reads them gets exactly the tables
+    :func:`load_period` makes."""
+
+    LAZY = ("values", "assessments", "attainment", "previous")
+
+    def __init__(self, frame: PeriodFrame, build: Callable[[], tuple[pd.DataFrame, ...]]):
+        # The dataclass' own fields, but not the lazy ones: reading one of those falls through to __getattr__.
+        self.period, self.units, self.status, self.findings = frame.period, frame.units, frame.status, frame.findings
+        self.carried, self.received = frame.carried, frame.received
+        self._build: Callable[[], tuple[pd.DataFrame, ...]] | None = build
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in LazyPeriodData.LAZY or self.__dict__.get("_build") is None:
+            raise AttributeError(name)
+        tables = self._build()
+        self.__dict__.update(zip(LazyPeriodData.LAZY, tables, strict=True))
+        self._build = None
+        return self.__dict__[name]
+
+    @property
+    def built(self) -> bool:
+        """The big tables have been made."""
+        return self.__dict__.get("_build") is None
+
+
+def _tables_later(path: Path, state: str, frame: PeriodFrame, catalogue: Catalogue
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The big tables of a :class:`LazyPeriodData`, from the ledger as it was when the frame was loaded: a ledger
+    changed since (another run) is refused rather than mixed with the frame."""
+    with Ledger(path, create=False) as led:
+        led.db.execute("BEGIN")  # one snapshot for the check and the tables
+        try:
+            if led.state() != state:
+                raise ThiDuaError(f"Sổ theo dõi “{path}” đã được một phiên khác ghi thêm sau lần tổng hợp này: hãy "
+                                  "tổng hợp lại để có số liệu mới nhất.")
+            return period_tables(led, frame, catalogue)
+        finally:
+            led.db.execute("ROLLBACK")
+
+
+def _load_period(led: Ledger, period: Period, catalogue: Catalogue) -> PeriodData:
+    frame = load_frame(led, period, catalogue)
+    values, assessments, attainment, previous = period_tables(led, frame, catalogue)
     return PeriodData(
         period=period,
-        units=units,
+        units=frame.units,
         values=values,
         assessments=assessments,
         attainment=attainment,
-        status=status,
+        status=frame.status,
         previous=previous,
-        findings=_findings(led, period, files),
-        carried=carried,
-        received=_received_table(files, units),
+        findings=frame.findings,
+        carried=frame.carried,
+        received=frame.received,
     )
 
 
@@ -775,12 +912,14 @@ def _status(files: list[dict[str, Any]], units: list[str], period: Period, catal
     records = []
     months = [(month, str(month)) for month in period.months_of_year()]
     deadlines = {text: catalogue.organisation(m.first_day).deadline(m.year, m.month) for m, text in months}
+    due = {text: catalogue.is_due(text) for _m, text in months}
+    no_files: list[dict[str, Any]] = []
     for unit in units:
         for _month, text in months:
             key = (unit, text)
-            ok, bad = accepted.get(key, []), rejected.get(key, [])
+            ok, bad = accepted.get(key, no_files), rejected.get(key, no_files)
             if ok:
-                first = min(ok, key=lambda f: (_received_day(f), f["id"]))
+                first = ok[0] if len(ok) == 1 else min(ok, key=lambda f: (_received_day(f), f["id"]))
                 used = next((f for f in ok if f["status"] == CURRENT), first)
                 day, deadline = _received_day(first), deadlines[text]
                 notes = []
@@ -798,7 +937,7 @@ def _status(files: list[dict[str, Any]], units: list[str], period: Period, catal
                 if len(bad) > 1:
                     reason = f"{len(bad)} tệp bị trả lại. Tệp mới nhất: {reason}"
                 records.append((unit, text, STATUS_REJECTED, _received_day(last), last["file_name"], reason))
-            elif not catalogue.is_due(text):
+            elif not due[text]:
                 records.append((unit, text, NOT_DUE, None, None, NOT_DUE_REASON))
             else:
                 records.append((unit, text, MISSING, None, None, MISSING_REASON))
@@ -854,6 +993,12 @@ def _fmt(value: Any) -> str:
     return _fmt_date(value) if isinstance(value, dt.date) else str(value)
 
 
+def units_with_file(values: pd.DataFrame, assessments: pd.DataFrame) -> set[str]:
+    """Units with a file of their own for the period (figures not all carried forward, or a self-assessment)."""
+    own = values[values[CARRIED].isna()] if CARRIED in values.columns and len(values) else values
+    return set(own["unit"]) | set(assessments["unit"])
+
+
 def attainment_table(
     values: pd.DataFrame,
     assessments: pd.DataFrame,
@@ -871,8 +1016,7 @@ def attainment_table(
     cells = dict(zip(keys, judged["value"].tolist(), strict=True))
     assess = {(u, t): (a, e) for u, t, a, e in zip(*(assessments[c].tolist() for c in
                                                      ("unit", "target", "assessment", "explanation")), strict=True)}
-    own = values[values[CARRIED].isna()] if CARRIED in values.columns and len(values) else values
-    with_file = set(own["unit"]) | set(assessments["unit"])
+    with_file = units_with_file(values, assessments)
     records = []
     for unit in units:
         for target in catalogue.targets:

@@ -34,6 +34,12 @@ Schema version 3 adds, per file, ``received_on`` (the day the file counts as rec
 verdict depended on: the catalogue and the unit's earlier months; a rejected file whose basis changed is checked again),
 and the table ``events`` (a file re-checked, its received date set), which is part of the record.
 
+Schema version 4 adds derived data, kept only to make re-runs fast and never part of the record (not in
+:data:`TABLES`, not in :meth:`Ledger.state`): ``derived_blocks`` (per period and block of units, the master's cached
+pieces, :mod:`thidua.derived`) and ``derived_stats`` (per inbox path, the size, times and inode a file had when it was
+hashed, and its hash). Every row carries the key of what it was made from and is ignored when that no longer matches;
+emptying these tables only costs time.
+
 Policy (:meth:`Ledger.record`): the newest file (by mtime, then received order) without errors is current; a file with
 errors never becomes current (it is kept as rejected, with why); an older file never replaces a newer one; every
 replacement is logged.
@@ -164,6 +170,32 @@ MIGRATIONS: list[str] = [
         detail TEXT
     );
     CREATE INDEX events_file ON events (file_id);
+    """,
+    # 4: derived data, kept only to make re-runs fast (thidua.derived): never part of the record
+    """
+    CREATE TABLE derived_blocks (
+        period TEXT NOT NULL,
+        block INTEGER NOT NULL,
+        data_key TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        digest_check INTEGER NOT NULL,
+        xml_key TEXT,
+        xml BLOB,
+        xml_check INTEGER,
+        xml_crc INTEGER,
+        xml_size INTEGER,
+        xml_refs INTEGER,
+        PRIMARY KEY (period, block)
+    );
+    CREATE TABLE derived_stats (
+        path BLOB PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        ctime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        hashed_ns INTEGER NOT NULL
+    );
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

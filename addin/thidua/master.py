@@ -163,25 +163,29 @@ def _ratio(met: int, total: int) -> float | None:
     return met / total if total else None
 
 
-def by_target_table(data: PeriodData, catalogue: Catalogue) -> tuple[Table, Chart]:
-    """"Theo nội dung": the seven targets' attainment first (the chart's data), then per target its indicators'
-    totals and the units that do not meet it, with why and their explanation."""
-    header = ["Nội dung", "Loại dòng", "Mã", "Tên nội dung / chỉ tiêu / đơn vị", "Số đơn vị đạt", "Tổng số đơn vị",
-              "Tỷ lệ đạt", "Tỷ lệ tháng trước", "Số liệu tháng (tổng)", "Lũy kế từ đầu năm (tổng)", "Lý do chưa đạt",
-              "Giải trình của đơn vị"]
-    total = len(data.units)
+@dataclass
+class ByTarget:
+    """What "Theo nội dung" is made of, summed over units (:func:`by_target_parts`; the master's cache keeps it per
+    block of units, :mod:`thidua.derived`): units that meet each target, this month and the previous one, the totals
+    of each indicator column, and per target the units that do not meet it, in unit order, with why and their
+    explanation."""
+
+    total: int
+    met: Counter[int]
+    prev_met: Counter[int]
+    prev_total: int
+    sums: dict[tuple[str, str], int]
+    yes: dict[tuple[str, str], int]
+    answered: dict[tuple[str, str], int]
+    failing: dict[int, list[tuple[str, Any, Any]]]
+
+
+def by_target_parts(data: PeriodData) -> ByTarget:
     att = data.attainment
     met = Counter(int(t) for t, m in zip(*_cols(att, "target", "met"), strict=True) if bool(m))
     prev = data.previous
     prev_met = Counter(int(t) for t, m in zip(*_cols(prev, "target", "met"), strict=True) if bool(m))
     prev_total = len(set(prev["unit"])) if len(prev) else 0
-    rows: list[list[Any]] = []
-    for target in catalogue.targets:
-        n = met.get(target.number, 0)
-        prev_ratio = _ratio(prev_met.get(target.number, 0), prev_total) if prev_total else None
-        rows.append([target.number, ROW_TARGET, f"Nội dung {target.number}", target.title, n, total,
-                     _ratio(n, total), prev_ratio, None, None,
-                     f"{total - n} đơn vị chưa đạt" if total - n else None, None])
     v = data.values
     sums: dict[tuple[str, str], int] = {}
     yes: dict[tuple[str, str], int] = {}
@@ -204,11 +208,31 @@ def by_target_table(data: PeriodData, catalogue: Catalogue) -> tuple[Table, Char
                 yes[key] = yes.get(key, 0) + 1
     a = data.assessments
     explanations = {(u, int(t)): _clean(e) for u, t, e in zip(*_cols(a, "unit", "target", "explanation"), strict=True)}
-    names = _unit_names(data, catalogue)
-    failing: dict[int, list[tuple[str, Any]]] = {}
+    failing: dict[int, list[tuple[str, Any, Any]]] = {}
     for unit, target, ok, reason in zip(*_cols(att, "unit", "target", "met", "reason"), strict=True):
         if not bool(ok):
-            failing.setdefault(int(target), []).append((unit, _clean(reason)))
+            number = int(target)
+            failing.setdefault(number, []).append((unit, _clean(reason), explanations.get((unit, number))))
+    return ByTarget(len(data.units), met, prev_met, prev_total, sums, yes, answered, failing)
+
+
+def by_target_table(data: PeriodData, catalogue: Catalogue, parts: ByTarget | None = None) -> tuple[Table, Chart]:
+    """"Theo nội dung": the seven targets' attainment first (the chart's data), then per target its indicators'
+    totals and the units that do not meet it, with why and their explanation. ``parts``: what it is made of, when
+    known already (else :func:`by_target_parts` of ``data``)."""
+    header = ["Nội dung", "Loại dòng", "Mã", "Tên nội dung / chỉ tiêu / đơn vị", "Số đơn vị đạt", "Tổng số đơn vị",
+              "Tỷ lệ đạt", "Tỷ lệ tháng trước", "Số liệu tháng (tổng)", "Lũy kế từ đầu năm (tổng)", "Lý do chưa đạt",
+              "Giải trình của đơn vị"]
+    p = parts if parts is not None else by_target_parts(data)
+    total = p.total
+    rows: list[list[Any]] = []
+    for target in catalogue.targets:
+        n = p.met.get(target.number, 0)
+        prev_ratio = _ratio(p.prev_met.get(target.number, 0), p.prev_total) if p.prev_total else None
+        rows.append([target.number, ROW_TARGET, f"Nội dung {target.number}", target.title, n, total,
+                     _ratio(n, total), prev_ratio, None, None,
+                     f"{total - n} đơn vị chưa đạt" if total - n else None, None])
+    names = _unit_names(data, catalogue)
     for target in catalogue.targets:
         for ind in target.indicators:
             figures = []
@@ -216,16 +240,16 @@ def by_target_table(data: PeriodData, catalogue: Catalogue) -> tuple[Table, Char
                 if column not in ind.periods:
                     figures.append(None)
                 elif ind.kind == "count":
-                    figures.append(sums.get((ind.code, column), 0))
+                    figures.append(p.sums.get((ind.code, column), 0))
                 elif ind.kind == "yesno":
-                    figures.append(f"Có: {yes.get((ind.code, column), 0)}/{answered.get((ind.code, column), 0)}")
+                    figures.append(f"Có: {p.yes.get((ind.code, column), 0)}/{p.answered.get((ind.code, column), 0)}")
                 else:
                     figures.append(None)
             rows.append([target.number, ROW_INDICATOR, ind.code, ind.name, None, None, None, None, *figures, None,
                          None])
-        for unit, reason in failing.get(target.number, []):
+        for unit, reason, explanation in p.failing.get(target.number, []):
             rows.append([target.number, ROW_UNIT, unit, names.get(unit, unit), None, None, None, None, None, None,
-                         reason, explanations.get((unit, target.number))])
+                         reason, explanation])
     table = Table(SHEET_BY_TARGET, header, rows, {
         "widths": [9, 16, 12, 55, 10, 10, 10, 11, 14, 14, 50, 45],
         "freeze": "E2",
@@ -311,11 +335,20 @@ def findings_table(data: PeriodData, catalogue: Catalogue) -> Table:
     header = ["Tệp", "Mã đơn vị", "Mã lỗi", "Mức độ", "Trang tính", "Ô", "Chỉ tiêu", "Giá trị", "Nội dung"]
     unit_of: dict[str, str] = {}
     if data.findings:
-        for frame in (data.received, data.status, data.values, data.assessments):
-            # each (file, unit) pair once: a file has tens of rows in the values
+        # The first frame that names a file gives its unit. The files of the values and assessments (the period's
+        # current files, and those figures are carried from) are all among the year's files in ``received``, which
+        # comes first: those tables (large, possibly not made yet: LazyPeriodData) are looked at only for a finding
+        # whose file the first two do not name.
+        for frame in (data.received, data.status):
+            # each (file, unit) pair once
             for file, unit in dict.fromkeys(zip(*_cols(frame, "file", "unit"), strict=True)):
                 if _clean(file):
                     unit_of.setdefault(file, unit)
+        if any(f.file not in unit_of for f in data.findings):
+            for frame in (data.values, data.assessments):
+                for file, unit in dict.fromkeys(zip(*_cols(frame, "file", "unit"), strict=True)):
+                    if _clean(file):
+                        unit_of.setdefault(file, unit)
     rows = []
     for f in data.findings:
         value = f.value

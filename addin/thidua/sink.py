@@ -36,18 +36,21 @@ value's cell text once per block, and a block is compressed on a thread of its o
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import datetime as dt
+import hashlib
 import io
 import itertools
 import math
 import os
-import queue
 import re
 import shutil
 import stat
+import struct
 import sys
-import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,7 +240,7 @@ TEXT, NUMBER, DATE, DATETIME, BOOL = "text", "number", "date", "datetime", "bool
 class _Table:
     sheet: str
     header: list[str]
-    rows: list[list[Any]]
+    rows: list[list[Any]] | RowBlocks
     text_columns: frozenset[int]
     fills: dict[str, str]
     kinds: list[tuple[str, str | None]] = field(default_factory=list)  # prototype rows, in order
@@ -247,8 +250,10 @@ class _Table:
 class OpenpyxlSink:
     """File-based sink (see the module docstring)."""
 
-    def __init__(self, path: Path | str, keep_vba: bool = False, *, keep_backups: int = KEEP_BACKUPS):
+    def __init__(self, path: Path | str, keep_vba: bool = False, *, keep_backups: int = KEEP_BACKUPS,
+                 strings: Iterable[str] = ()):
         self.path = Path(path)
+        self.strings = list(strings)  # the shared-string table starts with these (see Renderer)
         self.keep_vba = keep_vba
         self.keep_backups = keep_backups
         check_target(self.path, must_exist=keep_vba)
@@ -399,7 +404,8 @@ class OpenpyxlSink:
         backup = None
         try:
             with atomic_path(self.path) as tmp:
-                _patch_package(buf, tmp, self.tables)  # the new file gets the old one's permissions (atomic_path)
+                # the new file gets the old one's permissions (atomic_path)
+                _patch_package(buf, tmp, self.tables, self.strings)
                 backup = make_backup(self.path, self.keep_backups)
                 self._check_unchanged()
         except PermissionError as exc:
@@ -468,20 +474,45 @@ def _sheet_parts(zin: zipfile.ZipFile) -> dict[str, str]:
 
 
 class _Strings:
-    """The shared-string table of the data rows (openpyxl itself writes its few strings inline)."""
+    """The shared-string table of the data rows (openpyxl itself writes its few strings inline).
 
-    def __init__(self) -> None:
+    ``base``: strings the table starts with, in that order (see :class:`BaseStrings`). A frozen view
+    (:meth:`frozen`) of the base gives no index for any other text: such a cell is written as an inline string, so
+    that rows rendered against the base alone stay valid whatever else the table holds (cached blocks of rows)."""
+
+    def __init__(self, base: Iterable[str] = ()) -> None:
         self.index: dict[str, int] = {}
+        for text in base:
+            self.index.setdefault(text, len(self.index))
+        self.base_index = dict(self.index)
+        self.base_digest = hashlib.sha256("\0".join(self.base_index).encode("utf-8", "replace")).hexdigest()
         self.refs = 0
+        self.is_frozen = False
 
-    def add(self, text: str) -> int:
+    def add(self, text: str) -> int | None:
+        if self.is_frozen:
+            return None
         i = self.index[text] = len(self.index)
         return i
+
+    def frozen(self) -> _Strings:
+        """A view of the base of the table (nothing added since), counting its own references, that adds nothing."""
+        view = _Strings.__new__(_Strings)
+        view.index, view.base_index, view.base_digest = self.base_index, self.base_index, self.base_digest
+        view.refs, view.is_frozen = 0, True
+        return view
 
     def render(self) -> str:
         items = "".join(f'<si><t xml:space="preserve">{_xml_text(t)}</t></si>' for t in self.index)
         return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{_MAIN_NS}" '
                 f'count="{max(self.refs, len(self.index))}" uniqueCount="{len(self.index)}">{items}</sst>')
+
+
+def _text_tail(style: str, i: int | None, text: str) -> str:
+    """The end of a text cell: a shared string, or (``i`` None) an inline string."""
+    if i is not None:
+        return f'"{style} t="s"><v>{i}</v></c>'
+    return f'"{style} t="inlineStr"><is><t xml:space="preserve">{_xml_text(text)}</t></is></c>'
 
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -534,8 +565,8 @@ def _col_index(ref: str) -> int:
 
 
 CHUNK_ROWS = 4096
-WRITE_AHEAD = 2  # blocks of rows waiting to be written
-SWITCH_INTERVAL = 0.0005  # seconds, while the writer thread runs (see _Writer)
+WRITE_AHEAD = 2  # blocks of rows waiting to be compressed
+SWITCH_INTERVAL = 0.0005  # seconds, while the compressing thread runs (see _deflated)
 
 
 def _row_heads(columns: list[tuple[Any, ...]], first: int, wrap: dict[int, float]) -> list[str]:
@@ -571,21 +602,24 @@ def _column_xml(values: tuple[Any, ...], rnums: list[str], c: int, letter: str, 
     """The cells of one column for a block of rows ("" where empty), typed as the module docstring says."""
     text_s, num_s = styles[(TEXT, None)][c], styles[(NUMBER, None)][c]
     pre = f'<c r="{letter}'
-    text_tail, num_tail = f'"{text_s} t="s"><v>', f'"{num_s}><v>'
-    fills = {text: f'"{styles[(TEXT, colour)][c]} t="s"><v>' for text, colour in table.fills.items()}
+    num_tail = f'"{num_s}><v>'
+    fills = {text: styles[(TEXT, colour)][c] for text, colour in table.fills.items()}
     index, add = strings.index, strings.add
     as_text = c in table.text_columns
     kinds = set(map(type, values))
     kinds.discard(type(None))
     if kinds <= {str}:  # the common cases first, as comprehensions; each distinct value's tail is made once
         tails: dict[Any, str] = {}
+        inline = 0
         for v in set(values):
             if v:
                 i = index.get(v)
                 if i is None:
                     i = add(v)
-                tails[v] = f"{fills.get(v, text_tail) if fills else text_tail}{i}</v></c>"
-        strings.refs += len(values) - values.count(None) - values.count("")
+                    if i is None:
+                        inline += values.count(v)
+                tails[v] = _text_tail(fills.get(v, text_s) if fills else text_s, i, v)
+        strings.refs += len(values) - values.count(None) - values.count("") - inline
         return [f"{pre}{rs}{tails[v]}" if v else "" for v, rs in zip(values, rnums, strict=True)]
     if kinds == {int} and not as_text:
         tails = {v: f"{num_tail}{v}</v></c>" for v in set(values) if v is not None}
@@ -593,7 +627,7 @@ def _column_xml(values: tuple[Any, ...], rnums: list[str], c: int, letter: str, 
     out: list[str] = []
     append = out.append
     texts = 0
-    text_tails: dict[str, str] = {}  # each distinct text's and number's tail, made once
+    text_tails: dict[str, tuple[str, bool]] = {}  # each distinct text's and number's tail, made once
     int_tails: dict[int, str] = {}
     for v, rs in zip(values, rnums, strict=True):
         if v is None:
@@ -612,14 +646,14 @@ def _column_xml(values: tuple[Any, ...], rnums: list[str], c: int, letter: str, 
             if not v:
                 append("")
                 continue
-            tail = text_tails.get(v)
-            if tail is None:
+            found = text_tails.get(v)
+            if found is None:
                 i = index.get(v)
                 if i is None:
                     i = add(v)
-                tail = text_tails[v] = f"{fills.get(v, text_tail) if fills else text_tail}{i}</v></c>"
-            texts += 1
-            append(f"{pre}{rs}{tail}")
+                found = text_tails[v] = (_text_tail(fills.get(v, text_s) if fills else text_s, i, v), i is not None)
+            texts += found[1]
+            append(f"{pre}{rs}{found[0]}")
         elif t is int:
             append(f"{pre}{rs}{num_tail}{v}</v></c>")
         else:
@@ -645,20 +679,22 @@ def _other_cell(v: Any, start: str, c: int, styles, strings: _Strings) -> str:
     i = strings.index.get(text)
     if i is None:
         i = strings.add(text)
-    strings.refs += 1
-    return f'{start}"{styles[(TEXT, None)][c]} t="s"><v>{i}</v></c>'
+    strings.refs += i is not None
+    return f"{start}{_text_tail(styles[(TEXT, None)][c], i, text)}"
 
 
-def _rows_xml(table: _Table, styles: dict[tuple[str, str | None], list[str]], strings: _Strings) -> Iterator[str]:
-    """The data rows as sheet XML, in blocks of :data:`CHUNK_ROWS` rows (built column by column: faster)."""
+def _rows_xml(table: _Table, styles: dict[tuple[str, str | None], list[str]], strings: _Strings,
+              rows: list[list[Any]] | None = None, first_row: int = 2) -> Iterator[str]:
+    """The data rows (``table.rows``, or ``rows`` placed from sheet row ``first_row``) as sheet XML, in blocks of
+    :data:`CHUNK_ROWS` rows (built column by column: faster)."""
     ncols = len(table.header)
     letters = [get_column_letter(c + 1) for c in range(ncols)]
-    rows = table.rows
+    rows = table.rows if rows is None else rows
     for start in range(0, len(rows), CHUNK_ROWS):
         block = rows[start:start + CHUNK_ROWS]
         if set(map(len, block)) != {ncols}:
             block = [row if len(row) == ncols else [*row[:ncols], *[None] * (ncols - len(row))] for row in block]
-        first = start + 2
+        first = start + first_row
         rnums = list(map(str, range(first, first + len(block))))
         values = list(zip(*block, strict=True))
         cells = [_column_xml(values[c], rnums, c, letters[c], styles, table, strings) for c in range(ncols)]
@@ -688,83 +724,231 @@ def _split_sheet(xml: str, table: _Table) -> tuple[str, str, dict[tuple[str, str
     return head + header, xml[end:], styles
 
 
-class _Writer:
-    """``put(data)`` writes to ``fh`` on a thread of its own, so that compressing a block of rows (zlib releases the
-    GIL) overlaps with making the next one. At most :data:`WRITE_AHEAD` blocks wait; an error of the thread is raised
-    in the caller, at the latest on leaving the ``with`` block.
+# ----------------------------------------------------------------------------------------------------------------------
+# Zip members from pieces of deflate data
+#
+# A sheet is written as a sequence of pieces, each the raw deflate data of a fresh compressor ended with
+# Z_SYNC_FLUSH: such a piece ends on a byte boundary, is not a final block and refers to nothing before it, so pieces
+# made at different times (a block of rows cached by an earlier run, see :class:`RowBlocks`) concatenate into one
+# valid deflate stream, closed by an empty final block. The member's CRC-32 is combined from the pieces' own
+# (:func:`crc32_combine`), so a cached piece is never inflated again.
 
-    The thread needs the GIL for a moment between its steps (checksum, compression, write); with the default switch
-    interval (5 ms) it would wait that long each time while the caller makes rows, and fall behind. The interval is
-    shortened while the thread runs and restored afterwards."""
+
+@dataclass(frozen=True)
+class Piece:
+    """Raw deflate data of ``size`` uncompressed bytes whose CRC-32 is ``crc`` (see above)."""
+
+    data: bytes
+    crc: int
+    size: int
+
+
+def deflate_piece(raw: bytes, level: int = 1) -> Piece:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return Piece(compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(raw), len(raw))
+
+
+_FINAL_BLOCK = b"\x03\x00"  # an empty final block with fixed codes: the end of a deflate stream
+_CRC_POLY = 0xEDB88320
+
+
+def _multmodp(a: int, b: int) -> int:
+    """``a * b`` modulo the CRC-32 polynomial (bit-reflected), as zlib's ``multmodp``."""
+    m, p = 1 << 31, 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+
+
+def _x2n_table() -> list[int]:
+    table, p = [], 1 << 30  # x^1
+    for _ in range(32):
+        table.append(p)
+        p = _multmodp(p, p)
+    return table
+
+
+_X2N = _x2n_table()
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC-32 of ``A + B`` from ``crc32(A)``, ``crc32(B)`` and ``len(B)`` (zlib's ``crc32_combine``, which
+    Python's zlib does not offer)."""
+    p, k, n = 1 << 31, 3, len2  # x^(8 * len2) mod P, then times crc1
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return _multmodp(p, crc1) ^ crc2
+
+
+@dataclass(frozen=True)
+class ToKeep:
+    """A block of sheet XML to compress like any other, whose piece is also handed to ``keep`` (to be cached)."""
+
+    raw: bytes
+    keep: Callable[[Piece], None]
+
+
+def _deflate_kept(block: ToKeep, level: int) -> Piece:
+    piece = deflate_piece(block.raw, level)
+    block.keep(piece)
+    return piece
+
+
+def _deflated(blocks: Iterable[bytes | Piece | ToKeep], level: int = 1) -> Iterator[Piece]:
+    """``blocks`` as pieces, in order: raw bytes are compressed on a thread of its own (zlib releases the GIL) while
+    the next block is made, at most :data:`WRITE_AHEAD` waiting; pieces pass as they are.
+
+    The thread needs the GIL for a moment between its steps; with the default switch interval (5 ms) it would wait that
+    long each time while the caller makes rows, and fall behind. The interval is shortened meanwhile."""
+    interval = sys.getswitchinterval()
+    pending: collections.deque[Piece | concurrent.futures.Future[Piece]] = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="thidua-deflate") as pool:
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+        try:
+            for block in blocks:
+                if isinstance(block, Piece):
+                    pending.append(block)
+                elif isinstance(block, ToKeep):
+                    pending.append(pool.submit(_deflate_kept, block, level))
+                else:
+                    pending.append(pool.submit(deflate_piece, block, level))
+                while len(pending) > WRITE_AHEAD:
+                    first = pending.popleft()
+                    yield first if isinstance(first, Piece) else first.result()
+            while pending:
+                first = pending.popleft()
+                yield first if isinstance(first, Piece) else first.result()
+        finally:
+            sys.setswitchinterval(interval)
+            for left in pending:
+                if not isinstance(left, Piece):
+                    left.cancel()
+
+
+def _dos_time(date_time: tuple[int, ...]) -> tuple[int, int]:
+    year, month, day, hour, minute, second = date_time[:6]
+    if year < 1980:
+        year, month, day, hour, minute, second = 1980, 1, 1, 0, 0, 0
+    return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
+
+
+class _ZipOut:
+    """A zip file of deflated members, each written from pieces (:class:`Piece`); no ZIP64 (a master is far below
+    4 GB and 65,535 members)."""
 
     def __init__(self, fh: Any):
         self.fh = fh
-        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=WRITE_AHEAD)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="thidua-writer", daemon=True)
-        self.interval = sys.getswitchinterval()
+        self.entries: list[tuple[bytes, int, int, int, int, int, int, int, int]] = []
 
-    def _run(self) -> None:
-        while True:
-            data = self.blocks.get()
-            if data is None:
-                return
-            if self.error is None:
-                try:
-                    self.fh.write(data)
-                except BaseException as exc:  # handed to the caller
-                    self.error = exc
+    def write(self, info: zipfile.ZipInfo, pieces: Iterable[Piece]) -> None:
+        name = info.filename.encode("utf-8")
+        flags = 0 if name.isascii() else 0x800
+        dos_time, dos_date = _dos_time(info.date_time)
+        offset = self.fh.tell()
+        self.fh.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, zipfile.ZIP_DEFLATED, dos_time, dos_date,
+                                  0, 0, 0, len(name), 0) + name)
+        crc = size = compressed = 0
+        for piece in pieces:
+            self.fh.write(piece.data)
+            crc = crc32_combine(crc, piece.crc, piece.size)
+            size += piece.size
+            compressed += len(piece.data)
+        self.fh.write(_FINAL_BLOCK)
+        compressed += len(_FINAL_BLOCK)
+        if max(size, compressed, offset) >= 0xFFFFFFFF:
+            raise ThiDuaError("Lỗi nội bộ: tệp tổng hợp vượt quá 4 GB.")
+        end = self.fh.tell()
+        self.fh.seek(offset + 14)
+        self.fh.write(struct.pack("<3L", crc, compressed, size))
+        self.fh.seek(end)
+        self.entries.append((name, flags, dos_time, dos_date, crc, compressed, size, offset, info.external_attr))
 
-    def __enter__(self) -> Callable[[bytes], None]:
-        sys.setswitchinterval(min(self.interval, SWITCH_INTERVAL))
-        try:
-            self.thread.start()
-        except BaseException:
-            sys.setswitchinterval(self.interval)
-            raise
-        return self.put
-
-    def put(self, data: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.blocks.put(data)
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.blocks.put(None)
-            self.thread.join()
-        finally:
-            sys.setswitchinterval(self.interval)
-        if self.error is not None and exc[0] is None:
-            raise self.error
+    def close(self) -> None:
+        start = self.fh.tell()
+        for name, flags, dos_time, dos_date, crc, compressed, size, offset, external in self.entries:
+            self.fh.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, zipfile.ZIP_DEFLATED, dos_time,
+                                      dos_date, crc, compressed, size, len(name), 0, 0, 0, 0, external, offset) + name)
+        length = self.fh.tell() - start
+        count = len(self.entries)
+        self.fh.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, length, start, 0))
 
 
-def _patch_package(buf: io.BytesIO, dest: Path, tables: dict[str, _Table]) -> None:
+class Renderer:
+    """What a :class:`RowBlocks` gets to make its blocks: ``render(rows, first_row)`` -> (sheet XML of the rows as
+    bytes, the number of shared-string references in it), made against the base of the string table only
+    (:class:`BaseStrings`; any other text inline), so that the bytes stay valid in any later file with the same base;
+    ``key``: everything besides the rows and their place that the bytes depend on (the columns' styles and kinds, the
+    base of the string table); ``add_refs(n)``: count the references of a block taken from a cache."""
+
+    def __init__(self, table: _Table, styles: dict[tuple[str, str | None], list[str]], strings: _Strings):
+        self.table, self.styles, self.strings = table, styles, strings
+        digest = hashlib.sha256(repr((sorted(styles.items(), key=repr), table.header, sorted(table.text_columns),
+                                      sorted(table.fills.items()), sorted(table.wrap.items()))).encode("utf-8"))
+        digest.update(strings.base_digest.encode("ascii"))
+        self.key = digest.hexdigest()
+
+    def render(self, rows: list[list[Any]], first_row: int) -> tuple[bytes, int]:
+        view = self.strings.frozen()
+        xml = "".join(_rows_xml(self.table, self.styles, view, rows, first_row))
+        self.strings.refs += view.refs
+        return xml.encode("utf-8", "replace"), view.refs
+
+    def add_refs(self, n: int) -> None:
+        self.strings.refs += n
+
+
+class RowBlocks(Protocol):
+    """The rows of a table made in blocks, some possibly taken from a cache (:meth:`OpenpyxlSink.write_table` takes
+    one in place of a list of rows). ``len()`` is the number of rows; ``blocks(renderer)`` yields, in order, each block
+    as sheet XML bytes or as a :class:`Piece` of deflate data, made with ``renderer`` (:class:`Renderer`)."""
+
+    def __len__(self) -> int: ...
+
+    def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece | ToKeep]: ...
+
+
+def _sheet_blocks(head: str, tail: str, table: _Table, styles: dict[tuple[str, str | None], list[str]],
+                  strings: _Strings) -> Iterator[bytes | Piece | ToKeep]:
+    yield head.encode("utf-8")
+    if isinstance(table.rows, list):
+        for chunk in _rows_xml(table, styles, strings):
+            yield chunk.encode("utf-8", "replace")
+    else:
+        yield from table.rows.blocks(Renderer(table, styles, strings))
+    yield tail.encode("utf-8")
+
+
+def _patch_package(buf: io.BytesIO, dest: Path, tables: dict[str, _Table], base: Iterable[str] = ()) -> None:
     """Copy the package openpyxl wrote into ``dest``, with the data rows of ``tables`` streamed into their sheets and
-    their text into a shared-string table."""
+    their text into a shared-string table that starts with ``base``."""
     buf.seek(0)
     with zipfile.ZipFile(buf) as zin:
         parts = {_sheet_parts(zin)[sheet]: table for sheet, table in tables.items()}
         names = zin.namelist()
-        strings = _Strings()
+        strings = _Strings(base)
         sst, types, rels = "xl/sharedStrings.xml", "[Content_Types].xml", "xl/_rels/workbook.xml.rels"
         if sst in names:  # openpyxl 3.1 writes its strings inline: a table of its own is not expected
             raise ThiDuaError("Lỗi nội bộ: sổ đã có bảng chuỗi dùng chung (sharedStrings.xml).")
         ct_xml, rels_xml = _add_sst_part(zin.read(types).decode("utf-8"), zin.read(rels).decode("utf-8"))
         patched = {types: ct_xml.encode("utf-8"), rels: rels_xml.encode("utf-8")}
-        with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
-            for info in zin.infolist():
+        infos = zin.infolist()
+        with open(dest, "wb") as fh:
+            out = _ZipOut(fh)
+            for info in infos:
                 table = parts.get(info.filename)
                 if table is not None:
                     head, tail, styles = _split_sheet(zin.read(info.filename).decode("utf-8"), table)
-                    with zout.open(info.filename, "w") as fh, _Writer(fh) as put:
-                        put(head.encode("utf-8"))
-                        for chunk in _rows_xml(table, styles, strings):
-                            put(chunk.encode("utf-8", "replace"))
-                        put(tail.encode("utf-8"))
+                    out.write(info, _deflated(_sheet_blocks(head, tail, table, styles, strings)))
                 else:
                     data = patched.get(info.filename)
-                    zout.writestr(info, zin.read(info.filename) if data is None else data,
-                                  compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
-            zout.writestr(sst, strings.render().encode("utf-8", "replace"), compress_type=zipfile.ZIP_DEFLATED,
-                          compresslevel=6)
+                    out.write(info, [deflate_piece(zin.read(info.filename) if data is None else data, 6)])
+            sst_info = zipfile.ZipInfo(sst, date_time=infos[0].date_time if infos else (1980, 1, 1, 0, 0, 0))
+            out.write(sst_info, [deflate_piece(strings.render().encode("utf-8", "replace"), 6)])
+            out.close()
