@@ -209,7 +209,11 @@ def _slices(tables: tuple[pd.DataFrame, ...], units: list[str]) -> Callable[[lis
         out = []
         for table, rows in zip(tables, where, strict=True):
             picked = [i for unit in block for i in rows.get(unit, ())]
-            out.append(table.iloc[picked].reset_index(drop=True))
+            if picked and picked[-1] - picked[0] == len(picked) - 1:  # the block's rows together (always, in order)
+                part = table.iloc[picked[0]:picked[-1] + 1]
+            else:
+                part = table.iloc[picked]
+            out.append(part.reset_index(drop=True))
         return tuple(out)
 
     return cut
@@ -222,7 +226,8 @@ def _build(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, units: list[st
     values, assessments, attainment, previous = tables or period_tables(led, frame, catalogue, only=units)
     wanted = set(units)
     mini = PeriodData(frame.period, units, values, assessments, attainment, previous=previous,
-                      carried={u: m for u, m in frame.carried.items() if u in wanted})
+                      carried={u: m for u, m in frame.carried.items() if u in wanted}, status=frame.status,
+                      received=frame.received)  # not read for a block: the frame's, not an empty table made anew
     rows = summary_table(mini, catalogue).rows
     parts = by_target_parts(mini)
     own = units_with_file(values, assessments)
