@@ -9,8 +9,9 @@
    a fresh SQLite ledger, the period's tables, and the four master sheets into a new .xlsx. Median of ``--repeat``.
 3. Baseline: ``openpyxl.load_workbook`` of every file, the same figures collected into rows, then
    ``pandas.DataFrame.to_excel(engine="openpyxl")``. No validation, no ledger. Median of ``--repeat``.
-4. A re-run after one file of N changed (same ledger, same master: one file read, the master rewritten), and a re-run
-   with nothing changed.
+4. A re-run after one file of N changed (same ledger, same master: one file read, the master rewritten), a re-run
+   with nothing changed, and the re-run that brings a late unit's first file (a ledger consolidated once without it):
+   its rows go in near the top of "Tổng hợp", so every later block of the master's cache moves.
 5. Peak memory of a fresh process that runs one consolidation: its peak resident set size (``VmHWM`` from
    /proc/self/status on Linux, as ``getrusage(RUSAGE_SELF).ru_maxrss`` there also counts the parent's peak, which
    Linux keeps across fork and exec), and its largest worker's (``getrusage(RUSAGE_CHILDREN).ru_maxrss``).
@@ -190,6 +191,21 @@ def baseline(files: list[Path], cat, out: Path) -> int:
     return len(records)
 
 
+def late_unit(inbox: Path, gen: Generator, cat, period, work: Path, workers: int | None) -> tuple[float, Any]:
+    """The re-run that brings the first file of a unit near the start of the registry (a late unit): consolidated
+    once without it (not timed), then with it. Its rows go in before almost every other unit's."""
+    unit = cat.units[min(3, len(cat.units) - 1)]
+    path = inbox / gen.file_name(unit.code, str(period))
+    held = work / "late-unit.xlsx"
+    path.replace(held)
+    try:
+        ledger, master = work / "late.sqlite", work / "late.xlsx"
+        ours(inbox, cat, period, ledger, master, workers)
+    finally:
+        held.replace(path)
+    return timed(ours, inbox, cat, period, ledger, master, workers)
+
+
 def stages(result) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in result.timings.items())
 
@@ -355,6 +371,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"re-run, nothing changed: {same_s:.3f} s, cpu {CPU_SECONDS[-1]:.3f} s (new {len(result.new)}, "
               f"skipped {len(result.skipped)}; {stages(result)})")
         print(f"re-run median (1 changed): {statistics.median(reruns):.3f} s")
+        late_s, result = late_unit(inbox, gen, cat, period, work, args.workers)
+        print(f"re-run, a late unit's first file (every later unit's rows move down): {late_s:.3f} s, cpu "
+              f"{CPU_SECONDS[-1]:.3f} s (new {len(result.new)}; {stages(result)})")
 
         cmd = [sys.executable, __file__, "--memory-run", str(inbox), str(units)]
         if args.workers is not None:
