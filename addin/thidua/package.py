@@ -31,7 +31,6 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -299,29 +298,6 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, check: PackageCheck, budget: in
         raise _Refused("zip_corrupt", f"phần “{info.filename}” ngắn hơn kích thước khai báo")
     if crc != info.CRC:
         raise _Refused("zip_corrupt", f"phần “{info.filename}” sai mã kiểm tra CRC")
-
-
-_F_NAME_RE = re.compile(rb"f[\s>/]")
-_PREFIX_RE = re.compile(rb"<\w+:")
-_F_END_RE = re.compile(rb"</(?:\w+:)?f\s*>")
-
-
-def formula_tags(xml: bytes | bytearray) -> Iterator[tuple[int, int]]:
-    """Start and end of every formula start tag's beginning (``<f`` or ``<prefix:f``, then a space, ``>`` or ``/``),
-    in order, as a regular expression's ``finditer`` finds them, but twice as fast: ``f`` followed by a space, ``>`` or
-    ``/`` is searched for (rare: ``f`` seldom ends a word), not every ``<``, then the
-    ``<`` or ``<prefix:`` before it is checked. A prefix's ``<`` lies after the previous candidate (a prefix is word
-    characters only), so the look-back never goes further and the search stays linear."""
-    floor = 0
-    for m in _F_NAME_RE.finditer(xml):
-        at = m.start()
-        if at and xml[at - 1] == 0x3C:  # "<f"
-            yield at - 1, m.end()
-        elif at and xml[at - 1] == 0x3A:  # ":f": a prefix "<x:" before it?
-            lt = xml.rfind(b"<", floor, at)
-            if lt >= 0 and _PREFIX_RE.fullmatch(xml, lt, at):
-                yield lt, m.end()
-        floor = at + 2
 
 
 _FORMULA_ELEMENT_RE = re.compile(rb"<(?:\w+:)?f(?=[\s/>])[^>]*?(?:/>|>[^<]*</(?:\w+:)?f\s*>)")
