@@ -343,6 +343,7 @@ def test_the_reader_copy_reads_as_the_whole_part(cat, filled, tmp_path):
     fixture = Path(__file__).parent / "fixtures" / "lo-formula.xlsx"
     for source in (path, resaved, fixture):
         check = inspect_package(source.read_bytes())
+        check.stored_package()  # the copies are cut when python-calamine is to read them (a sheet not plainly written)
         assert check.ok and "xl/worksheets/sheet1.xml" in check.readable, (source, check.problems)  # the report
         for part, copy in check.readable.items():
             assert len(copy) <= len(check.sheets[part]) * 3 // 4 and part in check.formulas  # cut, kept when worth it

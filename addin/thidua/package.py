@@ -38,6 +38,8 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from .sheetxml import SheetScan, scan
+
 #: Bounds for a returned file (the generated form is about 40 KB, 300 KB unzipped).
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
@@ -96,6 +98,7 @@ class PackageCheck:
     problems: list[Problem] = field(default_factory=list)
     sheets: dict[str, bytearray] = field(default_factory=dict)  # worksheet XML by part, inflated once, for the reader
     parts: dict[str, bytearray] = field(default_factory=dict)  # every part the reader needs (sheets too), as inflated
+    scans: dict[str, SheetScan] = field(default_factory=dict)  # worksheet part -> its cells, when plainly written
     readable: dict[str, bytes] = field(default_factory=dict)  # worksheet part -> its reader_copy, when much smaller
     formulas: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # worksheet part -> its <f> elements
     macro_enabled: bool = False
@@ -118,6 +121,12 @@ class PackageCheck:
         168 KB, 80% of it formula text and conditional formats python-calamine parses and we never use: from the
         reader copy (34 KB) it reads both sheets in 1.2 ms instead of 1.8 ms (same rows, same merged ranges;
         200 files, ``benchmarks/profile_stages.py``)."""
+        for name in self.scans.keys() - self.readable.keys():  # scanned, but read by python-calamine after all
+            readable, spans = reader_copy(self.parts[name])
+            if len(readable) <= len(self.parts[name]) * 3 // 4:
+                self.readable[name] = readable
+            if spans is not None:
+                self.formulas[name] = spans
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
             for name, data in self.parts.items():
@@ -183,7 +192,12 @@ def inspect_package(data: bytes, *, budget: int = MAX_UNCOMPRESSED_BYTES) -> Pac
             keep = bytearray() if is_sheet or _READER_PART_RE.match(info.filename) else None
             _inflate(data, info, check, budget, keep, MAX_SHEET_XML if is_sheet else None)
             if keep is not None:
-                if is_sheet:
+                found = scan(keep) if is_sheet else None
+                if found is not None:  # its cells, read in the same pass: the grid a reader allocates is its extent
+                    _bound_extent(info.filename, found.rows, found.cols, found.far)
+                    check.scans[info.filename] = found
+                    check.sheets[info.filename] = keep
+                elif is_sheet:
                     readable, spans = reader_copy(keep)
                     if len(readable) > len(keep) * 3 // 4:  # not worth a second copy in memory: read as it is
                         readable = keep
@@ -401,7 +415,10 @@ def _check_extent(part: str, xml: bytearray) -> None:
     quick = _quick_extent(xml)
     if quick is not None and quick[0] * quick[1] <= MAX_SHEET_CELLS:
         return
-    rows, cols, far = sheet_extent(xml)
+    _bound_extent(part, *sheet_extent(xml))
+
+
+def _bound_extent(part: str, rows: int, cols: int, far: str) -> None:
     if rows * cols > MAX_SHEET_CELLS:
         raise _Refused("sheet_too_big", f"phần “{part}” có dữ liệu tới ô {far} ({rows} dòng × {cols} cột)")
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import python_calamine
 
+from . import sheetxml
 from .atomic import is_temp_name
 from .catalogue import CODE_RE, Catalogue, Indicator, default_catalogue
 from .domain import canonical_choice, is_percent_format, parse_date_text
@@ -448,6 +449,8 @@ def _read_other_format(sub: Submission, data: bytes, cat: Catalogue) -> None:
 
 
 def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catalogue) -> None:
+    if _read_plain(sub, check, cat):
+        return
     # python-calamine reads the parts the package check inflated, from an uncompressed copy: one inflation per file
     wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(check.stored_package()))
     names = {nfc(n): n for n in wb.sheet_names}
@@ -467,6 +470,74 @@ def _read_workbook(sub: Submission, data: bytes, check: PackageCheck, cat: Catal
     formulas = _formula_cells(xml, check.formulas.get(part)) if xml is not None else {}
     header = _read_report(sub, rows, formulas, cat)
     finish_submission(sub, rows, cat, lambda: _percent_cells(check, xml), header)
+
+
+def _read_plain(sub: Submission, check: PackageCheck, cat: Catalogue) -> bool:
+    """Read the stamp and the report sheet from the cells the package check scanned (:mod:`thidua.sheetxml`), when
+    both sheets, the shared strings, the number formats and the date system are plainly written; False, with ``sub``
+    untouched, when anything is not (then python-calamine reads the file). The same reading as python-calamine's,
+    cell by cell (``tests/test_sheetxml.py``), without a second parse of the sheets."""
+    wb, rels = check.parts.get("xl/workbook.xml"), check.parts.get("xl/_rels/workbook.xml.rels")
+    if wb is None or rels is None or len(wb) > MAX_CACHED_PART or len(rels) > MAX_CACHED_PART:
+        return False
+    sheets = _plain_sheets(bytes(wb), bytes(rels))
+    if sheets is None or SHEET_STAMP not in sheets:
+        return False
+    strings = check.parts.get("xl/sharedStrings.xml")
+    styles = sheetxml.styles(bytes(check.parts["xl/styles.xml"]) if "xl/styles.xml" in check.parts else None)
+
+    def rows_of(name: str) -> list[list[Any]] | None:
+        found = check.scans.get(sheets[name])
+        if found is None:
+            return None
+        nonlocal strings
+        if isinstance(strings, bytearray):
+            strings = sheetxml.shared_strings(strings)
+        return sheetxml.grid(found, strings, styles)
+
+    stamp_rows = rows_of(SHEET_STAMP)
+    if stamp_rows is None:
+        return False
+    problems = len(sub.problems)
+    _read_stamp(sub, stamp_rows)
+    sheet_name = (sub.stamp or {}).get("sheet", SHEET_REPORT) if sub.stamp_ok else SHEET_REPORT
+    rows = rows_of(sheet_name) if sheet_name in sheets else None
+    if rows is None:  # renamed, or not plain: python-calamine reads the whole file again, from the start
+        sub.stamp, sub.stamp_ok = None, False
+        del sub.problems[problems:]
+        return False
+    found = check.scans[sheets[sheet_name]]
+    sub.sheet = sheet_name
+    sub.merged = list(found.merged)
+    xml = check.sheets.get(sheets[sheet_name])
+    header = _read_report(sub, rows, found.formulas, cat)
+    finish_submission(sub, rows, cat, lambda: _percent_cells(check, xml), header)
+    return True
+
+
+@functools.lru_cache(maxsize=32)
+def _plain_sheets(wb: bytes, rels: bytes) -> dict[str, str] | None:
+    """NFC sheet name -> its part, from workbook.xml and its relationships (parsed with defusedxml, kept by their
+    bytes: the forms of a batch share them); None for a workbook in the 1904 date system, two sheets of one NFC name
+    or a sheet whose part cannot be found (python-calamine reads those)."""
+    book, links = parse_xml(wb), parse_xml(rels)
+    if book is None or links is None:
+        return None
+    for el in book.iter():
+        if local_name(el) == "workbookPr" and (el.get("date1904") or "").lower() in ("1", "true"):
+            return None
+    targets = {r.get("Id"): r.get("Target", "") for r in links.iter() if local_name(r) == "Relationship"}
+    out: dict[str, str] = {}
+    for sheet in book.iter():
+        if local_name(sheet) != "sheet":
+            continue
+        name = nfc(sheet.get("name") or "")
+        rid = next((v for k, v in sheet.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
+        target = (targets.get(rid) or "").lstrip("/")
+        if not target or name in out:
+            return None
+        out[name] = target if target.startswith("xl/") else f"xl/{target}"
+    return out
 
 
 def find_report_sheet(sub: Submission, wb: python_calamine.CalamineWorkbook, names: dict[str, str]) -> str | None:

@@ -1,0 +1,247 @@
+"""The fast path of the reader (thidua.sheetxml) reads every file exactly as python-calamine does, or not at all.
+
+Every file here is read twice: by python-calamine from the unit's own bytes (an independent reader, not fed by the
+package check), and by the cells the package check scanned. Where the fast path takes a sheet, both must give the
+same values cell by cell, the same merged ranges, and the same formula cells as the reader's own formula scanner
+(``reader._formula_cells``). The corpus: our forms, every hostile case, LibreOffice's re-save of a form and its own
+fixture, and workbooks written by openpyxl with every kind of value and number format a unit could produce.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+import python_calamine
+from conftest import PERIOD
+from hostile import CASES, Corpus
+from lo import needs_soffice
+from thidua import reader, sheetxml
+from thidua.office import convert
+from thidua.package import inspect_package
+from thidua.reader import _formula_cells, _plain_sheets, read_submission
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def cells(rows: list[list[Any]]) -> dict[tuple[int, int], Any]:
+    """The non-empty cells of a grid, by position (the two readers may size the grid differently around blanks)."""
+    return {(r, c): v for r, row in enumerate(rows) for c, v in enumerate(row) if v != ""}
+
+
+def both_ways(data: bytes) -> list[tuple[str, dict | None, dict, list | None, list]]:
+    """For each sheet python-calamine lists: (name, fast cells or None, calamine cells, fast merged ranges or None,
+    calamine merged ranges). Asserts on the way that the fast path's formula cells are the formula scanner's."""
+    check = inspect_package(data)
+    if not check.ok:
+        return []
+    parts = _plain_sheets(bytes(check.parts["xl/workbook.xml"]), bytes(check.parts["xl/_rels/workbook.xml.rels"]))
+    styles = sheetxml.styles(bytes(check.parts["xl/styles.xml"]) if "xl/styles.xml" in check.parts else None)
+    strings = sheetxml.shared_strings(check.parts.get("xl/sharedStrings.xml"))
+    wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    out = []
+    for name in wb.sheet_names:
+        sheet = wb.get_sheet_by_name(name)
+        try:
+            theirs = sheet.to_python(skip_empty_area=False)
+        except Exception:
+            theirs = None
+        merged = [f"{reader.a1(r0, c0)}:{reader.a1(r1, c1)}" for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or []]
+        part = (parts or {}).get(unicodedata.normalize("NFC", name))
+        found = check.scans.get(part) if part else None
+        rows = sheetxml.grid(found, strings, styles) if found is not None else None
+        if rows is not None:
+            assert theirs is not None, name
+            assert found.formulas == _formula_cells(bytes(check.sheets[part])), name
+        out.append((name, None if rows is None else cells(rows), cells(theirs or []),
+                    None if rows is None else found.merged, merged))
+    return out
+
+
+def assert_same(data: bytes, label: str) -> int:
+    """Both readers agree on every sheet the fast path takes; the number of sheets it took."""
+    taken = 0
+    for name, ours, theirs, our_merged, their_merged in both_ways(data):
+        if ours is None:
+            continue
+        taken += 1
+        assert ours == theirs, (label, name, {k: (ours.get(k), theirs.get(k)) for k in ours.keys() ^ theirs.keys()
+                                              | {k for k in ours.keys() & theirs.keys() if ours[k] != theirs[k]}})
+        assert type_map(ours) == type_map(theirs), (label, name)
+        assert our_merged == their_merged, (label, name)
+    return taken
+
+
+def type_map(found: dict) -> dict:
+    return {k: type(v) for k, v in found.items()}
+
+
+@pytest.fixture(scope="module")
+def corpus(catalogue, session_forms) -> Corpus:
+    return Corpus(catalogue, session_forms, PERIOD)
+
+
+def test_our_forms_are_read_the_fast_way_and_as_python_calamine_reads_them(corpus):
+    for unit in ("VP", "QLVT", "TTRA"):
+        assert assert_same(corpus.bytes_of(unit), unit) == 3  # the report, the guide and the stamp
+    blank = corpus.form("VP", PERIOD, filled=False).read_bytes()
+    assert assert_same(blank, "blank") == 3
+
+
+def test_every_hostile_file_is_read_as_python_calamine_reads_it_or_left_to_it(corpus, tmp_path):
+    taken = files = 0
+    for case in CASES:
+        folder = tmp_path / case.name
+        folder.mkdir()
+        for name in case.build(corpus, folder):
+            path = folder / name
+            if not path.is_file() or path.stat().st_size > 30_000_000:
+                continue
+            data = path.read_bytes()
+            if not data.startswith(b"PK"):
+                continue
+            files += 1
+            taken += assert_same(data, f"{case.name}/{name}")
+    assert files >= 20 and taken >= 40, (files, taken)
+
+
+@needs_soffice
+def test_libreoffice_files_are_read_the_fast_way_and_as_python_calamine_reads_them(corpus, tmp_path):
+    """LibreOffice writes shared strings, its own styles and cached formula values: its re-save of our form and its
+    own fixture are taken by the fast path, and read alike."""
+    src = corpus.form("QLVT", PERIOD)
+    resaved = convert(src, tmp_path / "lo", "xlsx:Calc MS Excel 2007 XML")[0]
+    data = resaved.read_bytes()
+    assert "xl/sharedStrings.xml" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert assert_same(data, "resaved") == 3
+    assert assert_same((FIXTURES / "lo-formula.xlsx").read_bytes(), "lo-formula") >= 1
+    fast = read_submission(resaved)
+    assert fast.readable and fast.stamp_ok
+
+
+FORMATS = ["General", "0", "0.00", "#,##0", "0%", "0.00E+00", "@", "dd/mm/yyyy", "d/m/yy", "mmm-yy", "yyyy-mm-dd",
+           "[$-42A]dd/mm/yyyy", "[$-1010000]d/m/yyyy;@", "hh:mm", "h:mm:ss", "[h]:mm:ss", "[mm]:ss", "hh:mm AM/PM",
+           '#,##0 "đ"', '"Ngày "dd', "#,##0_);[Red](#,##0)", "[Red]0", "[Magenta]0", "[<100]0;0", "\\d0", "_d0",
+           "0;dd/mm/yyyy", "dd/mm/yyyy;0", "#,##0.00 [$₫-42A]", "General;@", "mm:ss", "yyyy\"năm\""]
+
+
+def test_number_formats_are_classed_as_python_calamine_classes_them(tmp_path):
+    """Each custom format, on a date serial: a date from python-calamine exactly where the fast path says date; the
+    formats it does not class for sure make the sheet python-calamine's."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for i, code in enumerate(FORMATS, start=1):
+        ws.cell(row=i, column=1, value=45555).number_format = code
+        ws.cell(row=i, column=2, value=45555.0).number_format = code
+    buf = io.BytesIO()
+    wb.save(buf)
+    theirs = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(buf.getvalue())).get_sheet_by_index(0)
+    rows = theirs.to_python(skip_empty_area=False)
+    classed = 0
+    for code, row in zip(FORMATS, rows, strict=True):
+        try:
+            is_date = sheetxml.format_kind(code)
+        except sheetxml.NotPlain:
+            continue
+        classed += 1
+        assert isinstance(row[0], dt.date) == is_date, (code, row)
+    assert classed >= 20
+    # the workbook as a whole: one unclassed format is enough to leave it to python-calamine
+    assert assert_same(buf.getvalue(), "formats") == 0
+
+
+def test_values_of_every_kind_read_alike():
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    values = [1, -2.5, 1e-7, 123456789012, 0, True, False, "chữ", " khoảng trắng ", "a & b < c > d \"e\" 'f'",
+              "xuống\ndòng", "\ttab", "😀 ngoài BMP", dt.date(2024, 9, 30), dt.date(1900, 3, 1), dt.date(9999, 12, 31),
+              "=cmd|' /C calc'!A0", "#DIV/0! viết tay", "Đ", unicodedata.normalize("NFD", "Nguyễn")]
+    for i, v in enumerate(values, start=1):
+        cell = ws.cell(row=i, column=1, value=v)
+        if isinstance(v, str) and v.startswith("="):
+            cell.data_type = "s"
+        if isinstance(v, dt.date):
+            cell.number_format = "dd/mm/yyyy"
+    ws["C3"] = "=A1+1"  # a formula without a cached value
+    ws.merge_cells("D1:E2")
+    ws["Z100"] = "xa"
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert assert_same(buf.getvalue(), "values") == 1
+
+
+def sheet_xml(data: str, after: str = "") -> bytes:
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="http://schemas.openxml'
+            f'formats.org/spreadsheetml/2006/main"><sheetData>{data}</sheetData>{after}</worksheet>').encode()
+
+
+@pytest.mark.parametrize("xml", [
+    sheet_xml('<row r="1"><x:c r="A1"><x:v>1</x:v></x:c></row>'),  # a prefix
+    sheet_xml('<row r="1"><c><v>1</v></c></row>'),  # a cell without its reference
+    sheet_xml('<row r="1"><c t="s" r="A1"><v>1</v></c></row>'),  # r not first
+    sheet_xml('<row r="1"><c r="A1" t="inlineStr"><is><t><![CDATA[<f>1</f>]]></t></is></c></row>'),
+    sheet_xml('<row r="1"><!-- a comment --><c r="A1"><v>1</v></c></row>'),
+    sheet_xml('<row r="1"><c r="A1" t="e"><v>#DIV/0!</v></c></row>'),  # an error
+    sheet_xml('<row r="1"><c r="A1" t="d"><v>2024-09-01</v></c></row>'),  # an ISO date
+    sheet_xml('<row r="1"><c r="A1" t="inlineStr"><is><r><t>a</t></r><r><t>b</t></r></is></c></row>'),  # rich
+    sheet_xml('<row r="1"><c r="A1"><v>1</v><extLst/></c></row>'),
+    sheet_xml("") + b"<!-- <sheetData/> -->",  # sheetData named three times
+    sheet_xml('<row r="1"><c r="A1"><v>1</v></c></row>', '<mergeCells count="1"><mergeCell ref="a1:b1"/></mergeCells>'),
+    b'<?xml version="1.0" encoding="ISO-8859-1"?><worksheet><sheetData/></worksheet>',
+])
+def test_what_is_not_plainly_written_is_left_to_python_calamine(xml):
+    assert sheetxml.scan(xml) is None
+
+
+@pytest.mark.parametrize("raw", [b"a_x000D_b", b"a\rb", b"&nbsp;", b"a & b", b"&#0;", b"\xff"])
+def test_texts_that_are_not_plain_are_left_to_python_calamine(raw):
+    with pytest.raises(sheetxml.NotPlain):
+        sheetxml.text(raw)
+
+
+def test_values_that_are_not_plain_are_left_to_python_calamine():
+    found = sheetxml.scan(sheet_xml('<row r="1"><c r="A1" s="1"><v>30</v></c></row>'))
+    dates = sheetxml.Styles(frozenset({1}), 2)
+    assert sheetxml.grid(found, [], dates) is None  # a date before 1 March 1900 (the 1900 leap-year bug)
+    found = sheetxml.scan(sheet_xml('<row r="1"><c r="A1" s="1"><v>45555.5</v></c></row>'))
+    assert sheetxml.grid(found, [], dates) is None  # a date and time
+    found = sheetxml.scan(sheet_xml('<row r="1"><c r="A1"><v>1_000</v></c></row>'))
+    assert sheetxml.grid(found, [], dates) is None  # Python's float() would take it
+    found = sheetxml.scan(sheet_xml('<row r="1"><c r="A1" t="s"><v>3</v></c></row>'))
+    assert sheetxml.grid(found, ["a"], dates) is None  # no such shared string
+    assert sheetxml.shared_strings(b'<sst><si><r><t>a</t></r></si></sst>') is None
+    assert sheetxml.shared_strings(b'<sst><si><t>a</t><rPh sb="0" eb="1"><t>b</t></rPh></si></sst>') is None
+    assert sheetxml.shared_strings(b'<sst count="2"><si><t>a &amp; b</t></si><si><t/></si></sst>') == ["a & b", ""]
+
+
+def test_the_reader_gives_the_same_submission_both_ways(corpus, monkeypatch, tmp_path):
+    """The whole reading (header, table, findings) from the fast path and from python-calamine, for a filled form
+    and a form with problems of every kind the reader itself finds."""
+    def read_both(path: Path) -> tuple[Any, Any]:
+        fast = read_submission(path)
+        with monkeypatch.context() as m:
+            m.setattr(reader, "_read_plain", lambda *_a: False)
+            slow = read_submission(path)
+        return fast, slow
+
+    paths = [corpus.form(unit, PERIOD) for unit in ("VP", "QLVT")]
+    tmp = tmp_path
+    for case in CASES:
+        if case.name in ("row-deleted", "row-inserted", "merged-inputs", "formula-no-cache", "text-numbers",
+                         "date-as-text", "note-100000-chars", "formula-like-notes", "unknown-unit", "nfd-text-and-name",
+                         "macro-xlsm", "lo-formula.xlsx"):
+            folder = tmp / case.name
+            folder.mkdir(exist_ok=True)
+            paths += [folder / n for n in case.build(corpus, folder)]
+    assert len(paths) >= 13
+    for path in paths:
+        fast, slow = read_both(path)
+        assert fast.header == slow.header and fast.indicators == slow.indicators and fast.targets == slow.targets
+        assert fast.merged == slow.merged and fast.problems == slow.problems, path.name
+        assert (fast.stamp, fast.stamp_ok, fast.sheet) == (slow.stamp, slow.stamp_ok, slow.sheet)
