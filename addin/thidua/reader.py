@@ -483,17 +483,16 @@ def _read_plain(sub: Submission, check: PackageCheck, cat: Catalogue) -> bool:
     sheets = _plain_sheets(bytes(wb), bytes(rels))
     if sheets is None or SHEET_STAMP not in sheets:
         return False
-    strings = check.parts.get("xl/sharedStrings.xml")
     styles = sheetxml.styles(bytes(check.parts["xl/styles.xml"]) if "xl/styles.xml" in check.parts else None)
+    strings: list[list[str] | None] = []  # parsed on first use
 
     def rows_of(name: str) -> list[list[Any]] | None:
         found = check.scans.get(sheets[name])
         if found is None:
             return None
-        nonlocal strings
-        if isinstance(strings, bytearray):
-            strings = sheetxml.shared_strings(strings)
-        return sheetxml.grid(found, strings, styles)
+        if not strings:
+            strings.append(sheetxml.shared_strings(check.parts.get("xl/sharedStrings.xml")))
+        return sheetxml.grid(found, strings[0], styles)
 
     stamp_rows = rows_of(SHEET_STAMP)
     if stamp_rows is None:

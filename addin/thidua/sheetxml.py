@@ -108,24 +108,25 @@ def _scan(xml: bytes | bytearray) -> SheetScan:
     head = _ENCODING.match(xml)
     if head is not None and head.group(1).upper() not in (b"UTF-8", b"UTF8"):
         raise NotPlain("encoding")
-    if b"<![CDATA[" in xml:
-        raise NotPlain("CDATA")
+    # A CDATA section or a comment (where a tag could be text) begins with "<!": a one-byte search (memchr) first,
+    # as "!" is rare in a worksheet (never in ours), then the two bytes
+    if b"!" in xml and b"<!" in xml:
+        raise NotPlain("CDATA or comment")
     start = xml.find(b"<sheetData")
-    if start < 0 or xml.count(b"sheetData") > 2:
+    if start < 0:
         raise NotPlain("sheetData")
     open_end = xml.find(b">", start)
-    if open_end < 0:
+    if open_end < 0 or xml[start + 10] not in b" />":
         raise NotPlain("sheetData")
     out = SheetScan()
     if xml[open_end - 1] == 0x2F:  # <sheetData/>
-        if xml.count(b"sheetData") != 1:
-            raise NotPlain("sheetData")
         after = open_end + 1
-    else:
-        if xml[start + 10] not in b" >":
+        if xml.find(b"sheetData", after) >= 0:
             raise NotPlain("sheetData")
-        end = xml.find(b"</sheetData>", open_end)
-        if end < 0:
+    else:
+        # from the first start tag to the last end tag: another sheetData tag in between is a "<" no token takes
+        end = xml.rfind(b"</sheetData>")
+        if end < open_end:
             raise NotPlain("sheetData")
         _cells(xml, open_end + 1, end, out)
         after = end + 12
@@ -133,17 +134,73 @@ def _scan(xml: bytes | bytearray) -> SheetScan:
     return out
 
 
+@dataclass
+class _Row:
+    """What one row's XML holds (see :func:`_cells`): its cells with a value, its formula cells, and the cells that
+    took its own extent further, in order."""
+
+    cells: list[tuple[int, int, int, int, bytes]]
+    formulas: dict[str, bool]
+    reach: list[tuple[int, int, str]]
+
+
+class _Rows:
+    """Rows already scanned, by their exact XML: a form's rows that no unit types into (titles, the legend, the
+    table's heading, the section rows) are the same bytes in every file of a batch, about half of the report sheet.
+    At most :data:`MAX_ENTRIES` rows; when full it starts again empty (the template's rows are learnt back from the
+    next file)."""
+
+    MAX_ENTRIES = 4096
+    MAX_ROW = 64 * 1024
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, _Row] = {}
+
+    def scan(self, piece: bytes) -> _Row:
+        row = self.entries.get(piece)
+        if row is None:
+            row = _scan_row(piece)
+            if len(piece) <= self.MAX_ROW:
+                if len(self.entries) >= self.MAX_ENTRIES:
+                    self.entries.clear()
+                self.entries[piece] = row
+        return row
+
+
+_rows = _Rows()
+
+
 def _cells(xml: bytes | bytearray, pos: int, end: int, out: SheetScan) -> None:
-    cells = out.cells
-    formulas: dict[bytes, bool] = {}
+    """The cells of ``sheetData`` (from ``pos`` to ``end``), row by row: the region is cut at each ``</row>`` and
+    each piece scanned by :data:`_TOKEN` (or found among the rows already scanned). Cutting cannot hide a tag: a
+    ``</row>`` inside a token would leave an attribute or a text open, whose ``<`` no token then takes."""
+    cells, formulas = out.cells, out.formulas
     rows = cols = 0
-    for letters, digits, attrs, formula, value, inline, other in _TOKEN.findall(xml, pos, end):
+    for piece in bytes(xml[pos:end]).split(b"</row>"):
+        row = _rows.scan(piece)
+        if row.cells:
+            cells += row.cells
+        if row.formulas:
+            formulas.update(row.formulas)
+        for r, c, ref in row.reach:  # as thidua.package.sheet_extent: the last cell that took the grid further
+            if r > rows or c > cols:
+                rows, cols = max(rows, r), max(cols, c)
+                out.far = ref
+    out.rows, out.cols = rows, cols
+
+
+def _scan_row(piece: bytes) -> _Row:
+    cells: list[tuple[int, int, int, int, bytes]] = []
+    formulas: dict[str, bool] = {}
+    reach: list[tuple[int, int, str]] = []
+    rows = cols = 0
+    for letters, digits, attrs, formula, value, inline, other in _TOKEN.findall(piece):
         if not letters:
             if other:
                 raise NotPlain("a tag other than a row or a plain cell")
-            continue  # <row …>, <row …/>, </row>: cells carry their own reference
+            continue  # <row …>, <row …/>: cells carry their own reference
         if formula:
-            formulas[letters + digits] = bool(value)
+            formulas[(letters + digits).decode()] = bool(value)
         if value:
             kind, style = _attrs(attrs) if attrs else (NUMBER, 0)
             text = value
@@ -155,17 +212,17 @@ def _cells(xml: bytes | bytearray, pos: int, end: int, out: SheetScan) -> None:
             continue  # no value, or an empty one: python-calamine gives "" as for a blank cell
         row, col = int(digits), _col(letters)
         cells.append((row - 1, col - 1, kind, style, text))
-        if row > rows or col > cols:  # as thidua.package.sheet_extent: the cell that took the grid further
+        if row > rows or col > cols:
             rows, cols = max(rows, row), max(cols, col)
-            out.far = (letters + digits).decode()
-    out.rows, out.cols = rows, cols
-    out.formulas = {ref.decode(): cached for ref, cached in formulas.items()}
+            reach.append((row, col, (letters + digits).decode()))
+    return _Row(cells, formulas, reach)
 
 
 def _merged(xml: bytes | bytearray, pos: int, out: SheetScan) -> None:
+    """The ``mergeCells`` after ``sheetData``: every ``mergeCell`` of the part must be in it, plainly written."""
     m = _MERGE_CELLS.search(xml, pos)
     if m is None:
-        if b"mergeCell" in xml[pos:]:
+        if xml.find(b"mergeCell", pos) >= 0:
             raise NotPlain("mergeCells")
         return
     body = m.group(1) or b""
@@ -175,7 +232,7 @@ def _merged(xml: bytes | bytearray, pos: int, out: SheetScan) -> None:
             raise NotPlain("mergeCell")
         at = cell.end()
         out.merged.append(f"{cell.group(1).decode()}:{cell.group(2).decode()}")
-    if body[at:].strip() or xml.count(b"<mergeCells", pos) != 1:
+    if body[at:].strip() or xml.find(b"mergeCell", m.end()) >= 0 or xml.find(b"mergeCell", pos, m.start()) >= 0:
         raise NotPlain("mergeCell")
 
 
