@@ -131,7 +131,11 @@ class Catalogue:
 
     @property
     def indicators(self) -> tuple[Indicator, ...]:
-        return tuple(i for t in self.targets for i in t.indicators)
+        cached = self.__dict__.get("_indicators")  # asked for several times per file read
+        if cached is None:
+            cached = tuple(i for t in self.targets for i in t.indicators)
+            object.__setattr__(self, "_indicators", cached)
+        return cached
 
     def indicator(self, code: str) -> Indicator:
         return self._by_code()[code]

@@ -218,6 +218,8 @@ def _period_from_header(text: str) -> str | None:
 
 
 def _raw_text(value: Any) -> str:
+    if type(value) is str:  # most values: the same as nfc(str(value)) below
+        return unicodedata.normalize("NFC", value)
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -583,9 +585,11 @@ def _read_stamp(sub: Submission, rows: list[list[Any]]) -> None:
 
 
 def _cell_at(rows: list[list[Any]], r: int, c: int) -> Any:
-    if 0 <= r < len(rows) and 0 <= c < len(rows[r]):
-        v = rows[r][c]
-        return None if v == "" else v
+    if 0 <= r < len(rows):
+        row = rows[r]
+        if 0 <= c < len(row):
+            v = row[c]
+            return None if v == "" else v
     return None
 
 
@@ -612,13 +616,13 @@ def _make_cell(rows, formulas: dict[str, bool], r: int, c: int, kind: str) -> Ce
     ref = _a1(r, c)
     raw_value = _cell_at(rows, r, c)
     if raw_value is None:  # most cells of a form: what type_value and _raw_text give for None
-        cell = Cell(ref)
+        cell = _cell(ref, None, "", None, False)
     elif kind == "text":  # type_value's text is the raw text itself (already NFC)
         raw = _raw_text(raw_value)
-        cell = Cell(ref, raw if raw.strip() else None, raw)
+        cell = _cell(ref, raw if raw.strip() else None, raw, None, False)
     else:
         value, issue = type_value(kind, raw_value)
-        cell = Cell(ref, value, _raw_text(raw_value), issue)
+        cell = _cell(ref, value, _raw_text(raw_value), issue, False)
     if ref in formulas:
         cell.formula = True
         cell.issue = "formula" if formulas[ref] else "formula_no_cache"
