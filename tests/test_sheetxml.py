@@ -203,6 +203,8 @@ def sheet_xml(data: str, after: str = "") -> bytes:
     sheet_xml('<row r="1"><c r="A1" t="d"><v>2024-09-01</v></c></row>'),  # an ISO date
     sheet_xml('<row r="1"><c r="A1" t="inlineStr"><is><r><t>a</t></r><r><t>b</t></r></is></c></row>'),  # rich
     sheet_xml('<row r="1"><c r="A1"><v>1</v><extLst/></c></row>'),
+    sheet_xml('<row r="1"><c r="A1" t="s"><is><t>a</t></is></c></row>'),  # inline text in a cell of another type
+    sheet_xml('<row r="1"><c r="A1" t="inlineStr"><v>a</v></c></row>'),  # an inline string's text in <v>
     sheet_xml("") + b"<!-- <sheetData/> -->",  # sheetData named three times
     sheet_xml('<row r="1"><c r="A1"><v>1</v></c></row>', '<mergeCells count="1"><mergeCell ref="a1:b1"/></mergeCells>'),
     b'<?xml version="1.0" encoding="ISO-8859-1"?><worksheet><sheetData/></worksheet>',
@@ -247,3 +249,37 @@ def test_the_reader_gives_the_same_submission_both_ways(corpus, monkeypatch, tmp
     assert len(paths) >= 13
     for path in paths:
         assert_read_alike(path, monkeypatch)
+
+
+def test_the_scan_stays_small_whatever_a_sheet_holds(monkeypatch):
+    """A row longer than MAX_ROW_XML, more valued or formula cells or merged ranges than MAX_CELLS: left to
+    python-calamine (under the package check's bounds) rather than held in memory as Python objects."""
+    row = "".join(f'<c r="{reader.a1(0, c)}"><v>{c}</v></c>' for c in range(40))
+    formulas = "".join(f'<c r="{reader.a1(1, c)}"><f>1</f></c>' for c in range(40))
+    merged = "".join(f'<mergeCell ref="{reader.a1(5, 2 * c)}:{reader.a1(5, 2 * c + 1)}"/>' for c in range(40))
+    xml = sheet_xml(f'<row r="1">{row}</row><row r="2">{formulas}</row>',
+                    f'<mergeCells count="40">{merged}</mergeCells>')
+    assert len(sheetxml.scan(xml).cells) == 40
+    monkeypatch.setattr(sheetxml, "MAX_CELLS", 39)
+    assert sheetxml.scan(xml) is None
+    monkeypatch.setattr(sheetxml, "MAX_CELLS", 100)
+    monkeypatch.setattr(sheetxml, "MAX_ROW_XML", len(row) - 1)
+    assert sheetxml.scan(xml) is None
+    monkeypatch.setattr(sheetxml, "MAX_ROW_XML", 1 << 20)
+    assert len(sheetxml.scan(xml).merged) == 40
+    monkeypatch.setattr(sheetxml, "MAX_CELLS", 39)
+    no_values = sheet_xml(f'<row r="2">{formulas}</row>', f'<mergeCells count="40">{merged}</mergeCells>')
+    assert sheetxml.scan(no_values) is None  # 40 formulas
+    assert sheetxml.scan(sheet_xml("", f'<mergeCells count="40">{merged}</mergeCells>')) is None  # 40 ranges
+
+
+def test_the_caches_keep_only_short_texts():
+    long = ("chữ " * 2000).encode()
+    assert len(long) > sheetxml.MAX_TEXT_CACHED
+    before = sheetxml._text_cached.cache_info().currsize
+    assert sheetxml.text(long) == long.decode()
+    assert sheetxml._text_cached.cache_info().currsize == before
+    sheetxml._rows.entries.clear()
+    sheetxml._rows.size = 0
+    big = sheet_xml('<row r="1">' + "".join(f'<c r="{reader.a1(0, c)}"><v>{c}</v></c>' for c in range(2000)) + "</row>")
+    assert sheetxml.scan(big) is not None and sheetxml._rows.size <= sheetxml._Rows.MAX_ROW

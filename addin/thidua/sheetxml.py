@@ -49,9 +49,19 @@ _NUMBER = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _ENTITY = re.compile(r"&(?:#([0-9]{1,7});|#x([0-9a-fA-F]{1,6});|(lt|gt|amp|quot|apos);)?")  # a bare "&": no group
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
+#: What the fast path scans at most, so that its memory stays small whatever a file holds: a row's XML (Excel's widest
+#: row, 16,384 cells, is about 600 KB written plainly; our form's longest row is 3 KB) and the cells with a value in a
+#: sheet (our form has about 250). A larger sheet is read by python-calamine, under the package check's bounds.
+MAX_ROW_XML = 1024 * 1024
+MAX_CELLS = 100_000
+#: Attribute lists longer than this are read without being kept in a cache; texts longer than MAX_TEXT_CACHED (the
+#: form's legend, written with character references, is 1.6 KB) likewise. At most 1,024 texts are kept.
+MAX_CACHED = 512
+MAX_TEXT_CACHED = 8 * 1024
+
 # Cell kinds, from the ``t`` attribute
-NUMBER, SHARED, TEXT, BOOL = 0, 1, 2, 3
-_KINDS = {None: NUMBER, b"n": NUMBER, b"s": SHARED, b"str": TEXT, b"inlineStr": TEXT, b"b": BOOL}
+NUMBER, SHARED, TEXT, BOOL, INLINE = 0, 1, 2, 3, 4
+_KINDS = {None: NUMBER, b"n": NUMBER, b"s": SHARED, b"str": TEXT, b"inlineStr": INLINE, b"b": BOOL}
 
 
 class NotPlain(Exception):
@@ -80,9 +90,13 @@ def _col(letters: bytes) -> int:
     return n
 
 
-@functools.lru_cache(maxsize=1024)
 def _attrs(text: bytes) -> tuple[int, int]:
-    """Kind and style of a cell from its attributes after ``r`` (the same few strings recur in every file)."""
+    """Kind and style of a cell from its attributes after ``r``, kept by the text when short (the same few strings
+    recur in every file)."""
+    return _attrs_cached(text) if len(text) <= MAX_CACHED else _parse_attrs(text)
+
+
+def _parse_attrs(text: bytes) -> tuple[int, int]:
     found = dict(_ATTR.findall(text))
     kind = _KINDS.get(found.get(b"t"))
     if kind is None:  # an error (e), an ISO date (d) or anything else: python-calamine reads it
@@ -94,6 +108,9 @@ def _attrs(text: bytes) -> tuple[int, int]:
     if len(_ATTR.findall(text)) != len(found):
         raise NotPlain("attribute twice")
     return kind, int(style)
+
+
+_attrs_cached = functools.lru_cache(maxsize=1024)(_parse_attrs)
 
 
 def scan(xml: bytes | bytearray) -> SheetScan | None:
@@ -151,19 +168,23 @@ class _Rows:
     next file)."""
 
     MAX_ENTRIES = 4096
-    MAX_ROW = 64 * 1024
+    MAX_BYTES = 4 * 1024 * 1024
+    MAX_ROW = 16 * 1024  # a longer row is kept only in this sheet's scan
 
     def __init__(self) -> None:
         self.entries: dict[bytes, _Row] = {}
+        self.size = 0
 
     def scan(self, piece: bytes) -> _Row:
         row = self.entries.get(piece)
         if row is None:
             row = _scan_row(piece)
             if len(piece) <= self.MAX_ROW:
-                if len(self.entries) >= self.MAX_ENTRIES:
+                if len(self.entries) >= self.MAX_ENTRIES or self.size + len(piece) > self.MAX_BYTES:
                     self.entries.clear()
+                    self.size = 0
                 self.entries[piece] = row
+                self.size += len(piece)
         return row
 
 
@@ -177,11 +198,17 @@ def _cells(xml: bytes | bytearray, pos: int, end: int, out: SheetScan) -> None:
     cells, formulas = out.cells, out.formulas
     rows = cols = 0
     for piece in bytes(xml[pos:end]).split(b"</row>"):
+        if len(piece) > MAX_ROW_XML:
+            raise NotPlain("a row too long")
         row = _rows.scan(piece)
         if row.cells:
             cells += row.cells
+            if len(cells) > MAX_CELLS:
+                raise NotPlain("too many cells")
         if row.formulas:
             formulas.update(row.formulas)
+            if len(formulas) > MAX_CELLS:
+                raise NotPlain("too many formulas")
         for r, c, ref in row.reach:  # as thidua.package.sheet_extent: the last cell that took the grid further
             if r > rows or c > cols:
                 rows, cols = max(rows, r), max(cols, c)
@@ -203,12 +230,17 @@ def _scan_row(piece: bytes) -> _Row:
             formulas[(letters + digits).decode()] = bool(value)
         if value:
             kind, style = _attrs(attrs) if attrs else (NUMBER, 0)
+            if kind == INLINE:  # an inline string's text is in <is>, not in <v>
+                raise NotPlain("inlineStr with <v>")
             text = value
         elif inline:
-            kind, style, text = TEXT, 0, inline
+            kind, style = _attrs(attrs) if attrs else (NUMBER, 0)
+            if kind != INLINE:  # <is> in a cell of another type
+                raise NotPlain("<is> without inlineStr")
+            kind, text = TEXT, inline
         else:
-            if attrs:
-                _attrs(attrs)  # no value, no type to read: but an unknown type is python-calamine's to read
+            if attrs:  # no value, no type to read: but an unknown type is python-calamine's to read
+                _attrs(attrs)
             continue  # no value, or an empty one: python-calamine gives "" as for a blank cell
         row, col = int(digits), _col(letters)
         cells.append((row - 1, col - 1, kind, style, text))
@@ -232,6 +264,8 @@ def _merged(xml: bytes | bytearray, pos: int, out: SheetScan) -> None:
             raise NotPlain("mergeCell")
         at = cell.end()
         out.merged.append(f"{cell.group(1).decode()}:{cell.group(2).decode()}")
+        if len(out.merged) > MAX_CELLS:
+            raise NotPlain("too many merged ranges")
     if body[at:].strip() or xml.find(b"mergeCell", m.end()) >= 0 or xml.find(b"mergeCell", pos, m.start()) >= 0:
         raise NotPlain("mergeCell")
 
@@ -240,11 +274,14 @@ def _merged(xml: bytes | bytearray, pos: int, out: SheetScan) -> None:
 # Values
 
 
-@functools.lru_cache(maxsize=4096)
 def text(raw: bytes) -> str:
+    """:func:`_text`, kept by the bytes when short (the form's own labels recur in every file of a batch)."""
+    return _text_cached(raw) if len(raw) <= MAX_TEXT_CACHED else _text(raw)
+
+
+def _text(raw: bytes) -> str:
     """XML character data as a string: the five named entities and character references; an escape of the OOXML
-    kind (``_x000D_``), a carriage return (XML would normalise it), an unknown entity or bad UTF-8 is not plain. Kept
-    by the bytes: the form's own texts (headings, labels, the legend) are the same in every file of a batch."""
+    kind (``_x000D_``), a carriage return (XML would normalise it), an unknown entity or bad UTF-8 is not plain."""
     if b"_x" in raw or b"\r" in raw:
         raise NotPlain("escape")
     try:
@@ -254,6 +291,9 @@ def text(raw: bytes) -> str:
     if "&" not in s:
         return s
     return _ENTITY.sub(_entity, s)
+
+
+_text_cached = functools.lru_cache(maxsize=1024)(_text)
 
 
 def _entity(m: re.Match[str]) -> str:
@@ -342,10 +382,13 @@ class Styles:
     count: int  # cellXfs entries
 
 
-@functools.lru_cache(maxsize=16)
 def styles(xml: bytes | None) -> Styles | None:
     """Which cell styles of a workbook show dates, from styles.xml parsed with defusedxml; kept by the part's bytes
-    (the forms of a batch mostly share one). None when a style used by a number could not be classified."""
+    when it is not large (the forms of a batch mostly share one). None when a style could not be classified."""
+    return _styles_cached(xml) if xml is None or len(xml) <= 256 * 1024 else _styles(xml)
+
+
+def _styles(xml: bytes | None) -> Styles | None:
     from .package import local_name, parse_xml
 
     if xml is None:
@@ -381,6 +424,8 @@ def styles(xml: bytes | None) -> Styles | None:
             dates.add(i)
     return Styles(frozenset(dates), len(xfs))
 
+
+_styles_cached = functools.lru_cache(maxsize=8)(_styles)
 
 _EPOCH = dt.datetime(1899, 12, 30)
 _MAX_SERIAL = 2958466  # 1 January 10000
