@@ -279,7 +279,22 @@ def test_the_caches_keep_only_short_texts():
     before = sheetxml._text_cached.cache_info().currsize
     assert sheetxml.text(long) == long.decode()
     assert sheetxml._text_cached.cache_info().currsize == before
-    sheetxml._rows.entries.clear()
-    sheetxml._rows.size = 0
-    big = sheet_xml('<row r="1">' + "".join(f'<c r="{reader.a1(0, c)}"><v>{c}</v></c>' for c in range(2000)) + "</row>")
-    assert sheetxml.scan(big) is not None and sheetxml._rows.size <= sheetxml._Rows.MAX_ROW
+    rows = sheetxml._Rows()
+    short, big = b'<row r="1"><c r="A1"><v>1</v></c>', b'<row r="1">' + b'<c r="A1"><v>1</v></c>' * 2000
+    for _ in range(3):
+        assert rows.scan(short).cells == rows.scan(big).cells[:1] == [(0, 0, sheetxml.NUMBER, 0, b"1")]
+    assert list(rows.entries) == [short]  # kept once seen twice; the long row never
+
+
+def test_a_row_is_kept_once_seen_twice_and_the_cache_starts_again_when_full(monkeypatch):
+    monkeypatch.setattr(sheetxml._Rows, "MAX_ENTRIES", 3)
+    rows = sheetxml._Rows()
+    pieces = [f'<row r="{n}"><c r="A{n}"><v>{n}</v></c>'.encode() for n in range(1, 6)]
+    for piece in pieces:
+        rows.scan(piece)
+    assert rows.entries == {}
+    for piece in pieces[:3]:
+        rows.scan(piece)
+    assert list(rows.entries) == pieces[:3]
+    rows.scan(pieces[3])
+    assert list(rows.entries) == [pieces[3]] and rows.size == len(pieces[3])

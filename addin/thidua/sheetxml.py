@@ -55,7 +55,7 @@ _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 MAX_ROW_XML = 1024 * 1024
 MAX_CELLS = 100_000
 #: Attribute lists longer than this are read without being kept in a cache; texts longer than MAX_TEXT_CACHED (the
-#: form's legend, written with character references, is 1.6 KB) likewise. At most 1,024 texts are kept.
+#: form's legend, written with character references, is 1.6 KB) likewise. At most 512 texts are kept.
 MAX_CACHED = 512
 MAX_TEXT_CACHED = 8 * 1024
 
@@ -164,22 +164,31 @@ class _Row:
 class _Rows:
     """Rows already scanned, by their exact XML: a form's rows that no unit types into (titles, the legend, the
     table's heading, the section rows) are the same bytes in every file of a batch, about half of the report sheet.
-    At most :data:`MAX_ENTRIES` rows; when full it starts again empty (the template's rows are learnt back from the
-    next file)."""
+    A row is kept once it has been seen twice (a row a unit typed into is seldom seen again: it is not kept), at most
+    :data:`MAX_ENTRIES` rows and :data:`MAX_BYTES` of XML; when full it starts again empty (the template's rows are
+    learnt back from the next two files)."""
 
-    MAX_ENTRIES = 4096
-    MAX_BYTES = 4 * 1024 * 1024
+    MAX_ENTRIES = 512
+    MAX_BYTES = 512 * 1024  # our form's rows: 93 KB
     MAX_ROW = 16 * 1024  # a longer row is kept only in this sheet's scan
+    MAX_SEEN = 16 * 1024
 
     def __init__(self) -> None:
         self.entries: dict[bytes, _Row] = {}
         self.size = 0
+        self.seen: set[int] = set()  # hashes of the rows seen once
 
     def scan(self, piece: bytes) -> _Row:
         row = self.entries.get(piece)
         if row is None:
             row = _scan_row(piece)
             if len(piece) <= self.MAX_ROW:
+                key = hash(piece)  # kept by the bytes object since the lookup above
+                if key not in self.seen:
+                    if len(self.seen) >= self.MAX_SEEN:
+                        self.seen.clear()
+                    self.seen.add(key)
+                    return row
                 if len(self.entries) >= self.MAX_ENTRIES or self.size + len(piece) > self.MAX_BYTES:
                     self.entries.clear()
                     self.size = 0
@@ -293,7 +302,7 @@ def _text(raw: bytes) -> str:
     return _ENTITY.sub(_entity, s)
 
 
-_text_cached = functools.lru_cache(maxsize=1024)(_text)
+_text_cached = functools.lru_cache(maxsize=512)(_text)
 
 
 def _entity(m: re.Match[str]) -> str:
