@@ -298,3 +298,48 @@ def test_a_row_is_kept_once_seen_twice_and_the_cache_starts_again_when_full(monk
     assert list(rows.entries) == pieces[:3]
     rows.scan(pieces[3])
     assert list(rows.entries) == [pieces[3]] and rows.size == len(pieces[3])
+
+
+def test_a_member_checked_before_is_counted_again_not_inflated_again(corpus, monkeypatch):
+    """The template's parts are inflated and checked once per process; the same compressed bytes are then counted
+    against each file's budget without inflating them again. Other bytes under the same name, size and CRC (the
+    same part compressed otherwise) are inflated and checked as ever; a cached member still counts in the budget."""
+    from thidua import package
+
+    monkeypatch.setattr(package, "_verified", package._Verified())
+    inflated: list[str] = []
+    real = package._inflate
+
+    def counting(data, info, *args, **kwargs):
+        inflated.append(info.filename)
+        return real(data, info, *args, **kwargs)
+
+    monkeypatch.setattr(package, "_inflate", counting)
+    data = corpus.bytes_of("VP")
+    members = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    first = inspect_package(data)
+    inspect_package(data)  # seen twice: kept now
+    inflated.clear()
+    third = inspect_package(data)
+    assert third.ok and inflated == [] and third.inflated == first.inflated
+    assert third.parts.keys() == first.parts.keys() and third.scans.keys() == first.scans.keys()
+    assert all(third.parts[k] == first.parts[k] for k in first.parts)
+    # the same parts, compressed at another level: the same names, sizes and CRCs, other bytes
+    other = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(other, "w") as dst:
+        for name in members:
+            dst.writestr(name, src.read(name), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    recompressed = inspect_package(other.getvalue())
+
+    def raw(blob: bytes) -> dict[str, bytes]:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            return {i.filename: bytes(package._raw(blob, i)) for i in z.infolist()}
+
+    before, after = raw(data), raw(other.getvalue())
+    changed = {name for name in members if before[name] != after[name]}
+    assert recompressed.ok and len(changed) >= 5 and set(inflated) == changed
+    # the budget counts cached members too
+    total = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    inflated.clear()
+    refused = inspect_package(data, budget=total - 1)
+    assert [p.code for p in refused.problems] == ["zip_bomb"] and inflated == []

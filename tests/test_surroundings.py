@@ -542,7 +542,9 @@ def test_a_stopped_consolidation_stops_its_readers_and_says_what_was_kept(tmp_pa
                                                                          words):
     import signal
 
-    box = big_inbox(tmp_path / "inbox", demo_inbox, 400)
+    # enough files that the run is still reading when the signal comes: the template's parts are checked once per
+    # reader, so these copies read in a fraction of a millisecond each
+    box = big_inbox(tmp_path / "inbox", demo_inbox, 2000)
     ledger = tmp_path / "l.sqlite"
     consolidate(demo_inbox, PERIOD, CAT, ledger=ledger, write=False, workers=0)  # state A
     before = ledgerfile.open_readonly(ledger).execute("SELECT COUNT(*) FROM files").fetchone()
@@ -556,7 +558,7 @@ def test_a_stopped_consolidation_stops_its_readers_and_says_what_was_kept(tmp_pa
             workers = children(proc.pid)
             time.sleep(0.02)
         assert len(workers) >= 2, "the reading processes never started"
-        time.sleep(0.3)
+        time.sleep(0.1)
         if signum == signal.SIGINT:  # Ctrl-C reaches the whole foreground group, the readers too
             os.killpg(proc.pid, signum)
         else:  # `kill PID`: the main process only

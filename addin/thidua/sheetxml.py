@@ -92,8 +92,11 @@ def _col(letters: bytes) -> int:
 
 def _attrs(text: bytes) -> tuple[int, int]:
     """Kind and style of a cell from its attributes after ``r``, kept by the text when short (the same few strings
-    recur in every file)."""
-    return _attrs_cached(text) if len(text) <= MAX_CACHED else _parse_attrs(text)
+    recur in every file; the scan looks in :data:`_ATTRS` itself before calling this)."""
+    found = _parse_attrs(text)
+    if len(text) <= MAX_CACHED and len(_ATTRS) < 1024:
+        _ATTRS[text] = found
+    return found
 
 
 def _parse_attrs(text: bytes) -> tuple[int, int]:
@@ -110,7 +113,7 @@ def _parse_attrs(text: bytes) -> tuple[int, int]:
     return kind, int(style)
 
 
-_attrs_cached = functools.lru_cache(maxsize=1024)(_parse_attrs)
+_ATTRS: dict[bytes, tuple[int, int]] = {b"": (NUMBER, 0)}  # attributes after r -> (kind, style), see _attrs
 
 
 def scan(xml: bytes | bytearray) -> SheetScan | None:
@@ -220,7 +223,10 @@ def _cells(xml: bytes | bytearray, pos: int, end: int, out: SheetScan) -> None:
                 raise NotPlain("too many formulas")
         for r, c, ref in row.reach:  # as thidua.package.sheet_extent: the last cell that took the grid further
             if r > rows or c > cols:
-                rows, cols = max(rows, r), max(cols, c)
+                if r > rows:
+                    rows = r
+                if c > cols:
+                    cols = c
                 out.far = ref
     out.rows, out.cols = rows, cols
 
@@ -230,6 +236,7 @@ def _scan_row(piece: bytes) -> _Row:
     formulas: dict[str, bool] = {}
     reach: list[tuple[int, int, str]] = []
     rows = cols = 0
+    known = _ATTRS
     for letters, digits, attrs, formula, value, inline, other in _TOKEN.findall(piece):
         if not letters:
             if other:
@@ -237,24 +244,24 @@ def _scan_row(piece: bytes) -> _Row:
             continue  # <row …>, <row …/>: cells carry their own reference
         if formula:
             formulas[(letters + digits).decode()] = bool(value)
+        kind, style = known.get(attrs) or _attrs(attrs)  # an unknown type is python-calamine's to read, valued or not
         if value:
-            kind, style = _attrs(attrs) if attrs else (NUMBER, 0)
             if kind == INLINE:  # an inline string's text is in <is>, not in <v>
                 raise NotPlain("inlineStr with <v>")
             text = value
         elif inline:
-            kind, style = _attrs(attrs) if attrs else (NUMBER, 0)
             if kind != INLINE:  # <is> in a cell of another type
                 raise NotPlain("<is> without inlineStr")
             kind, text = TEXT, inline
         else:
-            if attrs:  # no value, no type to read: but an unknown type is python-calamine's to read
-                _attrs(attrs)
             continue  # no value, or an empty one: python-calamine gives "" as for a blank cell
         row, col = int(digits), _col(letters)
         cells.append((row - 1, col - 1, kind, style, text))
         if row > rows or col > cols:
-            rows, cols = max(rows, row), max(cols, col)
+            if row > rows:
+                rows = row
+            if col > cols:
+                cols = col
             reach.append((row, col, (letters + digits).decode()))
     return _Row(cells, formulas, reach)
 
