@@ -238,23 +238,23 @@ def _scan_row(piece: bytes) -> _Row:
     rows = cols = 0
     known = _ATTRS
     for letters, digits, attrs, formula, value, inline, other in _TOKEN.findall(piece):
-        if not letters:
-            if other:
+        if not value and not inline:  # a row tag, a cell with no value (or an empty one: "" as for a blank cell)
+            if formula:
+                formulas[(letters + digits).decode()] = False
+            elif other:
                 raise NotPlain("a tag other than a row or a plain cell")
-            continue  # <row …>, <row …/>: cells carry their own reference
+            continue
         if formula:
             formulas[(letters + digits).decode()] = bool(value)
-        kind, style = known.get(attrs) or _attrs(attrs)  # an unknown type is python-calamine's to read, valued or not
+        kind, style = known.get(attrs) or _attrs(attrs)
         if value:
             if kind == INLINE:  # an inline string's text is in <is>, not in <v>
                 raise NotPlain("inlineStr with <v>")
             text = value
-        elif inline:
+        else:
             if kind != INLINE:  # <is> in a cell of another type
                 raise NotPlain("<is> without inlineStr")
             kind, text = TEXT, inline
-        else:
-            continue  # no value, or an empty one: python-calamine gives "" as for a blank cell
         row, col = int(digits), _col(letters)
         cells.append((row - 1, col - 1, kind, style, text))
         if row > rows or col > cols:
