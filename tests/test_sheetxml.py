@@ -343,3 +343,24 @@ def test_a_member_checked_before_is_counted_again_not_inflated_again(corpus, mon
     inflated.clear()
     refused = inspect_package(data, budget=total - 1)
     assert [p.code for p in refused.problems] == ["zip_bomb"] and inflated == []
+
+
+def test_cells_without_a_value_read_as_blanks_whatever_their_type():
+    """An error, ISO-date or unknown type on a cell with no value: blank for python-calamine, and for the fast path
+    (which takes the sheet: the type of a cell with no value changes nothing)."""
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = 1
+    buf = io.BytesIO()
+    wb.save(buf)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode()
+                start, end = text.index("<sheetData>"), text.index("</sheetData>") + len("</sheetData>")
+                data = (text[:start] + '<sheetData><row r="1"><c r="A1" t="e"><v></v></c><c r="B1" t="d"/>'
+                        '<c r="C1" t="e"/><c r="D1" t="e"><f>1/0</f></c><c r="E1" t="zz"/><c r="F1"><v>2</v></c>'
+                        "</row></sheetData>" + text[end:]).encode()
+            dst.writestr(info, data)
+    assert assert_same(out.getvalue(), "typed blanks") == 1
