@@ -836,18 +836,10 @@ def _percent_cells(check: PackageCheck, xml: bytes | bytearray | None) -> set[st
         return set()
     if b"%" not in raw and not re.search(rb'numFmtId="(?:9|10)"', raw):  # the common case: no percentage anywhere
         return set()
-    styles = check.xml("xl/styles.xml")
-    if styles is None:
+    formats = sheetxml.number_formats(bytes(raw))  # parsed once per batch when the forms share their styles
+    if formats is None:
         return set()
-    codes: dict[int, str] = {}
-    xfs: list[int] = []
-    for el in styles.iter():
-        name = local_name(el)
-        if name == "numFmt" and (el.get("numFmtId") or "").isdigit():
-            codes[int(el.get("numFmtId"))] = el.get("formatCode") or ""
-        elif name == "cellXfs":
-            xfs = [int(x.get("numFmtId") or 0) if (x.get("numFmtId") or "0").isdigit() else 0
-                   for x in el if local_name(x) == "xf"]
+    codes, xfs = formats
     percent_xf = {str(i) for i, fmt in enumerate(xfs) if is_percent_format(codes.get(fmt), fmt)}
     if not percent_xf:
         return set()

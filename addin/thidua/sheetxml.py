@@ -407,16 +407,21 @@ def styles(xml: bytes | None) -> Styles | None:
     return _styles_cached(xml) if xml is None or len(xml) <= 256 * 1024 else _styles(xml)
 
 
-def _styles(xml: bytes | None) -> Styles | None:
+def number_formats(xml: bytes) -> tuple[dict[int, str], tuple[int, ...]] | None:
+    """From styles.xml (parsed with defusedxml): the custom number formats by id (ECMA-376 Part 1 §18.8.31 numFmts)
+    and each cell style's number format id, in order (§18.8.10 cellXfs; 0 where it has none); None when the part is
+    not well-formed. Kept by the part's bytes when it is not large: the forms of a batch mostly share one."""
+    return _number_formats_cached(xml) if len(xml) <= 256 * 1024 else _number_formats(xml)
+
+
+def _number_formats(xml: bytes) -> tuple[dict[int, str], tuple[int, ...]] | None:
     from .package import local_name, parse_xml
 
-    if xml is None:
-        return Styles(frozenset(), 0)
     root = parse_xml(xml)
     if root is None:
         return None
     codes: dict[int, str] = {}
-    xfs: list[str | None] = []
+    xfs: tuple[int, ...] = ()
     for el in root.iter():
         name = local_name(el)
         if name == "numFmt":
@@ -424,10 +429,23 @@ def _styles(xml: bytes | None) -> Styles | None:
             if key.isdigit():
                 codes[int(key)] = el.get("formatCode") or ""
         elif name == "cellXfs":
-            xfs = [x.get("numFmtId") for x in el if local_name(x) == "xf"]
+            xfs = tuple(int(fmt) if fmt and fmt.isdigit() else 0
+                        for fmt in (x.get("numFmtId") for x in el if local_name(x) == "xf"))
+    return codes, xfs
+
+
+_number_formats_cached = functools.lru_cache(maxsize=8)(_number_formats)
+
+
+def _styles(xml: bytes | None) -> Styles | None:
+    if xml is None:
+        return Styles(frozenset(), 0)
+    found = number_formats(xml)
+    if found is None:
+        return None
+    codes, xfs = found
     dates = set()
-    for i, fmt in enumerate(xfs):
-        fid = int(fmt) if fmt and fmt.isdigit() else 0
+    for i, fid in enumerate(xfs):
         try:
             if fid in codes:
                 is_date = format_kind(codes[fid])
