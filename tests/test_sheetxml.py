@@ -345,9 +345,8 @@ def test_a_member_checked_before_is_counted_again_not_inflated_again(corpus, mon
     assert [p.code for p in refused.problems] == ["zip_bomb"] and inflated == []
 
 
-def test_cells_without_a_value_read_as_blanks_whatever_their_type():
-    """An error, ISO-date or unknown type on a cell with no value: blank for python-calamine, and for the fast path
-    (which takes the sheet: the type of a cell with no value changes nothing)."""
+def with_sheet_data(rows: str) -> bytes:
+    """A workbook written by openpyxl whose one sheet's ``sheetData`` is ``rows``."""
     wb = openpyxl.Workbook()
     wb.active["A1"] = 1
     buf = io.BytesIO()
@@ -359,8 +358,24 @@ def test_cells_without_a_value_read_as_blanks_whatever_their_type():
             if info.filename == "xl/worksheets/sheet1.xml":
                 text = data.decode()
                 start, end = text.index("<sheetData>"), text.index("</sheetData>") + len("</sheetData>")
-                data = (text[:start] + '<sheetData><row r="1"><c r="A1" t="e"><v></v></c><c r="B1" t="d"/>'
-                        '<c r="C1" t="e"/><c r="D1" t="e"><f>1/0</f></c><c r="E1" t="zz"/><c r="F1"><v>2</v></c>'
-                        "</row></sheetData>" + text[end:]).encode()
+                data = (text[:start] + f"<sheetData>{rows}</sheetData>" + text[end:]).encode()
             dst.writestr(info, data)
-    assert assert_same(out.getvalue(), "typed blanks") == 1
+    return out.getvalue()
+
+
+def test_cells_without_a_value_read_as_blanks_whatever_their_type():
+    """An error, ISO-date or unknown type on a cell with no value: blank for python-calamine, and for the fast path
+    (which takes the sheet: the type of a cell with no value changes nothing)."""
+    data = with_sheet_data('<row r="1"><c r="A1" t="e"><v></v></c><c r="B1" t="d"/><c r="C1" t="e"/>'
+                           '<c r="D1" t="e"><f>1/0</f></c><c r="E1" t="zz"/><c r="F1"><v>2</v></c></row>')
+    assert assert_same(data, "typed blanks") == 1
+
+
+@pytest.mark.parametrize("rows", [
+    '<row r="1"><c r="A1"><v>1</v></c><c r="A1"><v>2</v></c></row>',  # one cell twice: the last one counts
+    '<row r="1"><c r="A1"><v>1</v></c></row><row r="1"><c r="A1"><v>3</v></c></row>',  # one row twice
+    '<row r="2"><c r="B2"><v>5</v></c></row><row r="1"><c r="A1"><v>1</v></c></row>',  # rows out of order
+    '<row r="1"><c r="B1"><v>1</v></c><c r="A1"><v>2</v></c></row>',  # cells out of order
+])
+def test_cells_repeated_or_out_of_order_read_alike(rows):
+    assert assert_same(with_sheet_data(rows), rows) == 1
