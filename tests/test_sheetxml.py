@@ -21,6 +21,8 @@ import pytest
 import python_calamine
 from conftest import PERIOD
 from hostile import CASES, Corpus
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from lo import needs_soffice
 from thidua import reader, sheetxml
 from thidua.office import convert
@@ -345,8 +347,13 @@ def test_a_member_checked_before_is_counted_again_not_inflated_again(corpus, mon
     assert [p.code for p in refused.problems] == ["zip_bomb"] and inflated == []
 
 
-def with_sheet_data(rows: str) -> bytes:
-    """A workbook written by openpyxl whose one sheet's ``sheetData`` is ``rows``."""
+SST = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def with_sheet_data(rows: str, strings: list[str] | None = None) -> bytes:
+    """A workbook written by openpyxl whose one sheet's ``sheetData`` is ``rows``; with ``strings`` (each an ``<si>``
+    element's content), a shared strings part too."""
     wb = openpyxl.Workbook()
     wb.active["A1"] = 1
     buf = io.BytesIO()
@@ -359,7 +366,18 @@ def with_sheet_data(rows: str) -> bytes:
                 text = data.decode()
                 start, end = text.index("<sheetData>"), text.index("</sheetData>") + len("</sheetData>")
                 data = (text[:start] + f"<sheetData>{rows}</sheetData>" + text[end:]).encode()
+            elif strings is not None and info.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", f'<Override PartName="/xl/sharedStrings.xml" ContentType="{SST}"/>'
+                                                  "</Types>".encode())
+            elif strings is not None and info.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", f'<Relationship Id="rIdSst" Type="{SST_REL}" '
+                                                         'Target="sharedStrings.xml"/></Relationships>'.encode())
             dst.writestr(info, data)
+        if strings is not None:
+            body = "".join(f"<si>{si}</si>" for si in strings)
+            dst.writestr("xl/sharedStrings.xml", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns='
+                         f'"http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="{len(strings)}" '
+                         f'uniqueCount="{len(strings)}">{body}</sst>')
     return out.getvalue()
 
 
@@ -379,3 +397,88 @@ def test_cells_without_a_value_read_as_blanks_whatever_their_type():
 ])
 def test_cells_repeated_or_out_of_order_read_alike(rows):
     assert assert_same(with_sheet_data(rows), rows) == 1
+
+
+_TEXTS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r\ufffe\uffff"),
+                 max_size=12)
+
+
+def _text_xml(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    out = []
+    for ch in escape(text):  # some characters as references, as our own writer does
+        code = ord(ch)
+        if code < 0x20 and ch not in "\t\n":
+            return ""  # not representable in XML 1.0: no such text
+        out.append(f"&#{code};" if code > 0x7F and code % 3 == 0 else ch)
+    return "".join(out)
+
+
+@st.composite
+def _cells(draw) -> str:
+    rows = []
+    for r in sorted(draw(st.sets(st.integers(1, 30), min_size=1, max_size=6))):
+        cells = []
+        for c in sorted(draw(st.sets(st.integers(0, 12), min_size=1, max_size=5))):
+            ref = f"{chr(65 + c)}{r}"
+            kind = draw(st.sampled_from(["n", "none", "str", "inline", "b", "e", "blank", "formula"]))
+            if kind == "n":
+                value = draw(st.one_of(st.integers(-10**12, 10**12).map(str),
+                                       st.floats(allow_nan=False, allow_infinity=False).map(repr),
+                                       st.sampled_from(["1.", ".5", "-0", "1e5", "1E-3", "007"])))
+                cells.append(f'<c r="{ref}" t="n"><v>{value}</v></c>')
+            elif kind == "none":
+                cells.append(f'<c r="{ref}"><v>{draw(st.integers(0, 99999))}</v></c>')
+            elif kind == "str":
+                cells.append(f'<c r="{ref}" t="str"><f>A1</f><v>{_text_xml(draw(_TEXTS))}</v></c>')
+            elif kind == "inline":
+                space = draw(st.sampled_from(["", ' xml:space="preserve"']))
+                cells.append(f'<c r="{ref}" t="inlineStr"><is><t{space}>{_text_xml(draw(_TEXTS))}</t></is></c>')
+            elif kind == "b":
+                cells.append(f'<c r="{ref}" t="b"><v>{draw(st.sampled_from(["0", "1"]))}</v></c>')
+            elif kind == "e":
+                cells.append(f'<c r="{ref}" t="e"><v>#DIV/0!</v></c>')
+            elif kind == "blank":
+                cells.append(f'<c r="{ref}" s="0"/>')
+            else:
+                cells.append(f'<c r="{ref}"><f>SUM(A1:A2)</f></c>')
+        rows.append(f'<row r="{r}">{"".join(cells)}</row>')
+    return "".join(rows)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_cells())
+def test_any_sheet_is_read_as_python_calamine_reads_it_or_left_to_it(rows):
+    """Random rows of every kind of cell (numbers written every way, texts with markup characters, references and
+    characters outside the BMP, formulas with and without cached values, booleans, errors, blanks): where the fast
+    path takes the sheet, it reads what python-calamine reads, cell by cell."""
+    taken = assert_same(with_sheet_data(rows), rows)
+    event(f"taken by the fast path: {bool(taken)}")
+
+
+@st.composite
+def _shared(draw) -> tuple[str, list[str]]:
+    strings = []
+    for _ in range(draw(st.integers(1, 8))):
+        space = draw(st.sampled_from(["", ' xml:space="preserve"']))
+        strings.append(draw(st.sampled_from([f"<t{space}>{_text_xml(draw(_TEXTS))}</t>", "<t/>"])))
+    cells = []
+    for r in range(1, draw(st.integers(1, 6)) + 1):
+        index = draw(st.integers(0, len(strings) - 1))
+        cells.append(f'<row r="{r}"><c r="A{r}" t="s"><v>{index}</v></c><c r="B{r}"><v>{r}</v></c></row>')
+    return "".join(cells), strings
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_shared())
+def test_any_shared_strings_are_read_as_python_calamine_reads_them_or_left_to_it(sheet):
+    rows, strings = sheet
+    taken = assert_same(with_sheet_data(rows, strings), rows + "".join(strings))
+    event(f"taken by the fast path: {bool(taken)}")
+
+
+def test_shared_strings_are_read_by_the_fast_path():
+    data = with_sheet_data('<row r="1"><c r="A1" t="s"><v>1</v></c><c r="B1" t="s"><v>0</v></c></row>',
+                           ['<t xml:space="preserve"> Đạt </t>', "<t>Chưa đạt &amp; &#7885;</t>"])
+    assert assert_same(data, "shared") == 1

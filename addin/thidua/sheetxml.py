@@ -31,15 +31,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: The tokens of ``sheetData``: a cell (groups: column letters, row digits, attributes after ``r``, the formula
-#: element, the ``<v>`` text, the inline ``<t>`` text), a row start tag (self-closing or not), a row end tag; and,
-#: last, any other ``<`` (group 7). ``findall`` tries the tokens at every ``<`` that no earlier token took, so any tag
-#: that is not one of them, or a cell written otherwise, is seen as group 7. Between tokens only character data,
-#: which no reader takes from ``sheetData``, can go unseen. One ``findall`` builds the tuples in C: walking the
-#: matches in Python to check that they follow each other costs 0.2 ms more on our report sheet.
+#: element, the ``<v>`` text, the inline ``<t>``'s ``xml:space="preserve"``, its text), a row start tag (self-closing
+#: or not), a row end tag; and, last, any other ``<`` (group 8). ``findall`` tries the tokens at every ``<`` that no
+#: earlier token took, so any tag that is not one of them, or a cell written otherwise, is seen as group 8. Between
+#: tokens only character data, which no reader takes from ``sheetData``, can go unseen. One ``findall`` builds the
+#: tuples in C: walking the matches in Python to check that they follow each other costs 0.2 ms more on our report
+#: sheet.
 _TOKEN = re.compile(
     rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"((?: [\w:]+="[^"<>]*")*)\s*'
     rb'(?:/>|>(<f\b[^>]*?(?:/>|>[^<]*</f>))?'
-    rb'(?:<v>([^<]*)</v>|<v/>|<is>(?:<t(?: xml:space="preserve")?>([^<]*)</t>|<t/>)</is>)?</c>)'
+    rb'(?:<v>([^<]*)</v>|<v/>|<is>(?:<t( xml:space="preserve")?>([^<]*)</t>|<t/>)</is>)?</c>)'
     rb'|<row\b(?:\s+[\w:]+="[^"<>]*")*\s*/?>'
     rb'|</row>'
     rb'|(<)'
@@ -63,7 +64,11 @@ MAX_CACHED = 512
 MAX_TEXT_CACHED = 8 * 1024
 
 # Cell kinds, from the ``t`` attribute
-NUMBER, SHARED, TEXT, BOOL, INLINE = 0, 1, 2, 3, 4
+NUMBER, SHARED, TEXT, BOOL, INLINE, BARE_TEXT = 0, 1, 2, 3, 4, 5  # BARE_TEXT: an inline text without preserve
+#: python-calamine trims these from both ends of a ``<t>`` text without ``xml:space="preserve"`` (after resolving
+#: references: ``&#32;a&#10;`` gives "a"), not other spaces (no-break, ideographic): such a text with them at an end is
+#: left to python-calamine rather than trimmed here by a rule guessed at.
+_XML_SPACE = " \t\n\r"
 _KINDS = {None: NUMBER, b"n": NUMBER, b"s": SHARED, b"str": TEXT, b"inlineStr": INLINE, b"b": BOOL}
 
 
@@ -240,7 +245,7 @@ def _scan_row(piece: bytes) -> _Row:
     reach: list[tuple[int, int, str]] = []
     rows = cols = 0
     known = _ATTRS
-    for letters, digits, attrs, formula, value, inline, other in _TOKEN.findall(piece):
+    for letters, digits, attrs, formula, value, preserve, inline, other in _TOKEN.findall(piece):
         if not value and not inline:  # a row tag, a cell with no value (or an empty one: "" as for a blank cell)
             if formula:
                 formulas[(letters + digits).decode()] = False
@@ -257,7 +262,7 @@ def _scan_row(piece: bytes) -> _Row:
         else:
             if kind != INLINE:  # <is> in a cell of another type
                 raise NotPlain("<is> without inlineStr")
-            kind, text = TEXT, inline
+            kind, text = TEXT if preserve else BARE_TEXT, inline
         row, col = int(digits), _col(letters)
         cells.append((row - 1, col - 1, kind, style, text))
         if row > rows or col > cols:
@@ -329,7 +334,7 @@ def _entity(m: re.Match[str]) -> str:
     raise NotPlain("character reference")
 
 
-_SI = re.compile(rb"<si>(?:<t(?: xml:space=\"preserve\")?>([^<]*)</t>|<t/>)</si>|<si/>")
+_SI = re.compile(rb"<si>(?:<t( xml:space=\"preserve\")?>([^<]*)</t>|<t/>)</si>|<si/>")
 
 
 def shared_strings(xml: bytes | bytearray | None) -> list[str] | None:
@@ -349,8 +354,11 @@ def shared_strings(xml: bytes | bytearray | None) -> list[str] | None:
             if m.start() != pos:
                 return None
             pos = m.end()
-            raw = m.group(1)
-            out.append(text(raw) if raw else "")
+            preserve, raw = m.group(1, 2)
+            value = text(raw) if raw else ""
+            if not preserve and value and (value[0] in _XML_SPACE or value[-1] in _XML_SPACE):
+                return None  # python-calamine trims it
+            out.append(value)
         return out if not xml[pos:end].strip() else None
     except NotPlain:
         return None
@@ -496,6 +504,10 @@ def grid(found: SheetScan, strings: list[str] | None, style: Styles | None) -> l
                     value = _date(value)
             elif kind == TEXT:
                 value = text(raw)
+            elif kind == BARE_TEXT:
+                value = text(raw)
+                if value and (value[0] in _XML_SPACE or value[-1] in _XML_SPACE):
+                    raise NotPlain("a text python-calamine trims")
             elif kind == SHARED:
                 if strings is None or not raw.isdigit() or int(raw) >= len(strings):
                     raise NotPlain("shared string")
