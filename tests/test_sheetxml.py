@@ -395,6 +395,7 @@ def test_cells_without_a_value_read_as_blanks_whatever_their_type():
 
 
 @pytest.mark.parametrize("rows", [
+    '<row r="1"><c r="A1" x:s="1" s="0"><v>45000</v></c><c r="B1" cm="1" x:t="e" t="n"><v>2</v></c></row>',  # prefixed
     '<row r="1"><c r="A1"><v>1</v></c><c r="A1"><v>2</v></c></row>',  # one cell twice: the last one counts
     '<row r="1"><c r="A1"><v>1</v></c></row><row r="1"><c r="A1"><v>3</v></c></row>',  # one row twice
     '<row r="2"><c r="B2"><v>5</v></c></row><row r="1"><c r="A1"><v>1</v></c></row>',  # rows out of order

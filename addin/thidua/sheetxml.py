@@ -45,7 +45,7 @@ _TOKEN = re.compile(
     rb'|</row>'
     rb'|(<)'
 )
-_ATTR = re.compile(rb'\b([st])="([^"]*)"')
+_ATTR = re.compile(rb' ([\w:]+)="([^"<>]*)"')  # the attributes after r, as _TOKEN took them: one space before each
 _MERGE_CELLS = re.compile(rb"<mergeCells\b[^>]*?(?:/>|>(.*?)</mergeCells>)", re.S)
 _MERGE_CELL = re.compile(rb'\s*<mergeCell ref="([A-Z]{1,3}[1-9][0-9]{0,6}):([A-Z]{1,3}[1-9][0-9]{0,6})"\s*/>')
 _ENCODING = re.compile(rb'^\s*<\?xml[^>]*\bencoding="([^"]*)"')
@@ -108,16 +108,17 @@ def _attrs(text: bytes) -> tuple[int, int]:
 
 
 def _parse_attrs(text: bytes) -> tuple[int, int]:
-    found = dict(_ATTR.findall(text))
+    pairs = _ATTR.findall(text)
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise NotPlain("attribute twice")
     kind = _KINDS.get(found.get(b"t"))
     if kind is None:  # an error (e), an ISO date (d) or anything else: python-calamine reads it
         raise NotPlain(f"t={found.get(b't')!r}")
     style = found.get(b"s", b"0")
     if not style.isdigit():
         raise NotPlain("s")
-    # other attributes (cm, vm, ph) change no value; only t and s are read, once each
-    if len(_ATTR.findall(text)) != len(found):
-        raise NotPlain("attribute twice")
+    # other attributes (cm, vm, ph, or a prefixed x:s, which is not s) change no value: only t and s are read
     return kind, int(style)
 
 
