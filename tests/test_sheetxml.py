@@ -212,6 +212,7 @@ def sheet_xml(data: str, after: str = "") -> bytes:
     sheet_xml("") + b"<!-- <sheetData/> -->",  # sheetData named three times
     sheet_xml('<row r="1"><c r="A1"><v>1</v></c></row>', '<mergeCells count="1"><mergeCell ref="a1:b1"/></mergeCells>'),
     b'<?xml version="1.0" encoding="ISO-8859-1"?><worksheet><sheetData/></worksheet>',
+    b"<?xml version='1.0' encoding='windows-1258'?><worksheet><sheetData/></worksheet>",
 ])
 def test_what_is_not_plainly_written_is_left_to_python_calamine(xml):
     assert sheetxml.scan(xml) is None

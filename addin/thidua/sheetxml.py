@@ -48,7 +48,7 @@ _TOKEN = re.compile(
 _ATTR = re.compile(rb' ([\w:]+)="([^"<>]*)"')  # the attributes after r, as _TOKEN took them: one space before each
 _MERGE_CELLS = re.compile(rb"<mergeCells\b[^>]*?(?:/>|>(.*?)</mergeCells>)", re.S)
 _MERGE_CELL = re.compile(rb'\s*<mergeCell ref="([A-Z]{1,3}[1-9][0-9]{0,6}):([A-Z]{1,3}[1-9][0-9]{0,6})"\s*/>')
-_ENCODING = re.compile(rb'^\s*<\?xml[^>]*\bencoding="([^"]*)"')
+_ENCODING = re.compile(rb'^\s*<\?xml[^>]*\bencoding\s*=\s*["\']([^"\']*)["\']')
 _NUMBER = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _ENTITY = re.compile(r"&(?:#([0-9]{1,7});|#x([0-9a-fA-F]{1,6});|(lt|gt|amp|quot|apos);)?")  # a bare "&": no group
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
