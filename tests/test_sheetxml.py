@@ -237,6 +237,8 @@ def test_values_that_are_not_plain_are_left_to_python_calamine():
     assert sheetxml.shared_strings(b'<sst><si><r><t>a</t></r></si></sst>') is None
     assert sheetxml.shared_strings(b'<sst><si><t>a</t><rPh sb="0" eb="1"><t>b</t></rPh></si></sst>') is None
     assert sheetxml.shared_strings(b'<sst count="2"><si><t>a &amp; b</t></si><si><t/></si></sst>') == ["a & b", ""]
+    many = b"<sst>" + b"<si><t>a</t></si>" * (sheetxml.MAX_SHARED_XML // 17 + 1) + b"</sst>"
+    assert sheetxml.shared_strings(many) is None  # not held as Python strings: python-calamine's
 
 
 def test_the_reader_gives_the_same_submission_both_ways(corpus, monkeypatch, tmp_path):

@@ -58,6 +58,7 @@ _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 #: sheet (our form has about 250). A larger sheet is read by python-calamine, under the package check's bounds.
 MAX_ROW_XML = 1024 * 1024
 MAX_CELLS = 100_000
+MAX_SHARED_XML = 4 * 1024 * 1024
 #: Attribute lists longer than this are read without being kept in a cache; texts longer than MAX_TEXT_CACHED (the
 #: form's legend, written with character references, is 1.6 KB) likewise. At most 512 texts are kept.
 MAX_CACHED = 512
@@ -340,9 +341,12 @@ _SI = re.compile(rb"<si>(?:<t( xml:space=\"preserve\")?>([^<]*)</t>|<t/>)</si>|<
 
 def shared_strings(xml: bytes | bytearray | None) -> list[str] | None:
     """The shared strings of a workbook, when every one is a plain ``<si><t>…</t></si>`` (rich text runs and phonetic
-    guides are left to python-calamine); [] when there is no such part; None otherwise."""
+    guides are left to python-calamine); [] when there is no such part; None otherwise, and for a part larger than
+    MAX_SHARED_XML (a form's strings are some 20 KB: a larger table is not held as Python strings)."""
     if xml is None:
         return []
+    if len(xml) > MAX_SHARED_XML:
+        return None
     try:
         start = xml.find(b"<si")
         if start < 0:
