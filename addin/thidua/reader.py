@@ -374,16 +374,18 @@ def _sheet_part_cached(wb: bytes, rels: bytes, sheet_name: str) -> str | None:
 def _sheet_part_of(wb: Any, rels: Any, sheet_name: str) -> str | None:
     if wb is None or rels is None:
         return None
+    return next((part or None for name, part in _sheet_list(wb, rels) if name == sheet_name), None)
+
+
+def _sheet_list(wb: Any, rels: Any) -> Iterator[tuple[str, str]]:
+    """Each sheet of workbook.xml in order: its NFC name and its part through the relationships ("" when none)."""
     targets = {r.get("Id"): r.get("Target", "") for r in rels.iter() if local_name(r) == "Relationship"}
     for sheet in wb.iter():
-        if local_name(sheet) != "sheet" or nfc(sheet.get("name")) != sheet_name:
+        if local_name(sheet) != "sheet":
             continue
         rid = next((v for k, v in sheet.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
         target = (targets.get(rid) or "").lstrip("/")
-        if not target:
-            return None
-        return target if target.startswith("xl/") else f"xl/{target}"
-    return None
+        yield nfc(sheet.get("name") or ""), (target if not target or target.startswith("xl/") else f"xl/{target}")
 
 
 def _precheck(sub: Submission, data: bytes) -> PackageCheck | None:
@@ -501,7 +503,7 @@ def _read_plain(sub: Submission, check: PackageCheck, cat: Catalogue) -> bool:
         return False
     problems = len(sub.problems)
     _read_stamp(sub, stamp_rows)
-    sheet_name = (sub.stamp or {}).get("sheet", SHEET_REPORT) if sub.stamp_ok else SHEET_REPORT
+    sheet_name = _stamped_sheet(sub)
     rows = rows_of(sheet_name) if sheet_name in sheets else None
     if rows is None:  # renamed, or not plain: python-calamine reads the whole file again, from the start
         sub.stamp, sub.stamp_ok = None, False
@@ -527,17 +529,11 @@ def _plain_sheets(wb: bytes, rels: bytes) -> dict[str, str] | None:
     for el in book.iter():
         if local_name(el) == "workbookPr" and (el.get("date1904") or "").lower() in ("1", "true"):
             return None
-    targets = {r.get("Id"): r.get("Target", "") for r in links.iter() if local_name(r) == "Relationship"}
     out: dict[str, str] = {}
-    for sheet in book.iter():
-        if local_name(sheet) != "sheet":
-            continue
-        name = nfc(sheet.get("name") or "")
-        rid = next((v for k, v in sheet.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
-        target = (targets.get(rid) or "").lstrip("/")
-        if not target or name in out:
+    for name, part in _sheet_list(book, links):
+        if not part or name in out:
             return None
-        out[name] = target if target.startswith("xl/") else f"xl/{target}"
+        out[name] = part
     return out
 
 
@@ -548,7 +544,7 @@ def find_report_sheet(sub: Submission, wb: python_calamine.CalamineWorkbook, nam
         _read_stamp(sub, wb.get_sheet_by_name(names[SHEET_STAMP]).to_python(skip_empty_area=False))
     else:
         sub.problems.append(ReadProblem("no_stamp"))
-    wanted = (sub.stamp or {}).get("sheet", SHEET_REPORT) if sub.stamp_ok else SHEET_REPORT
+    wanted = _stamped_sheet(sub)
     sheet_name = wanted if wanted in names else None
     if sheet_name is None:
         # A renamed report sheet: take the visible sheet that carries our header labels.
@@ -567,6 +563,11 @@ def find_report_sheet(sub: Submission, wb: python_calamine.CalamineWorkbook, nam
     if sheet_name is None:
         sub.problems.append(ReadProblem("sheet_missing", SHEET_REPORT))
     return sheet_name
+
+
+def _stamped_sheet(sub: Submission) -> str:
+    """The report sheet's name: the stamp's when the stamp is intact, else the form's."""
+    return (sub.stamp or {}).get("sheet", SHEET_REPORT) if sub.stamp_ok else SHEET_REPORT
 
 
 def _read_stamp(sub: Submission, rows: list[list[Any]]) -> None:
