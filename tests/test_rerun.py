@@ -257,3 +257,70 @@ def test_libreoffice_opens_a_master_written_from_the_cache(inbox, tmp_path):
     expected = CalamineWorkbook.from_path(str(tmp / "master.xlsx")).get_sheet_by_name("Tổng hợp").to_python()
     assert len([line for line in text.splitlines() if line]) == len(expected)
     assert "Đã bổ sung minh chứng" in text and "ThiDua_2024-09_VP (sửa).xlsx" in text
+
+
+def test_the_cells_a_run_keeps_are_those_the_ledger_gives_back(inbox, monkeypatch):
+    """The period's tables made right after a run take the cells that run inserted from memory (Ledger.take_cells)
+    rather than reading them back: every table so made equals the one read from the ledger by another connection,
+    whether all, some or none of the cells were kept, and after a re-check replaced a file's cells."""
+    import thidua.ledger as ledger_module
+    from thidua.ledger import Ledger
+
+    tmp = inbox.parent
+    original = derived.period_tables
+    taken: list[tuple[int, int]] = []
+    reading_back: list[bool] = []
+    real_take = Ledger.take_cells
+
+    def take(self, ids):
+        rows, others = real_take(self, ids)
+        if not reading_back:
+            taken.append((len({r[0] for r in rows}), len(others)))  # files kept, files to read back
+        return rows, others
+
+    def checked(led, frame, catalogue, only=None):
+        made = original(led, frame, catalogue, only)
+        with Ledger(led.path, create=False) as other:  # a connection that kept nothing: every cell read back
+            reading_back.append(True)
+            read = original(other, frame, catalogue, only)
+            reading_back.clear()
+        for got, want in zip(made, read, strict=True):
+            assert got.equals(want)
+            assert got.columns.tolist() == want.columns.tolist()
+        return made
+
+    monkeypatch.setattr(Ledger, "take_cells", take)
+    monkeypatch.setattr(derived, "period_tables", checked)
+    # 1. a first run with some of the units' files: all kept, the tables made at once
+    parked = tmp / "parked"
+    parked.mkdir()
+    for path in sorted(inbox.iterdir())[3:]:
+        path.rename(parked / path.name)
+    run(inbox)
+    assert taken and all(kept > 0 and others == 0 for kept, others in taken)
+    # 2. the other files and a new catalogue (every block made again at once): some kept, the rest read back, and
+    # the rejected files checked again (a re-check replaces a file's cells: not taken from memory afterwards)
+    for path in parked.iterdir():
+        path.rename(inbox / path.name)
+    renamed = dataclasses.replace(CAT, units=tuple(
+        dataclasses.replace(u, name=u.name + " (tên mới)") if u.code == "VP" else u for u in CAT.units))
+    taken.clear()
+    result = derived_run(inbox, renamed)
+    assert result.summary.new and result.summary.rechecked
+    assert len(taken) == 1 and taken[0][0] > 0 and taken[0][1] > 0
+    assert_as_from_scratch(tmp, renamed)
+    # 3. a correction: one block made again, its new file's cells kept
+    unit_file(tmp, "VP", "ThiDua_2024-09_VP (sửa).xlsx", when(21),
+              lambda f: f.set(cell("7.5", "month"), "Đã bổ sung minh chứng"))
+    taken.clear()
+    derived_run(inbox, renamed)
+    assert taken == [(1, 0)]
+    assert_as_from_scratch(tmp, renamed)
+    # 4. more cells than are kept: none kept, all read back
+    monkeypatch.setattr(ledger_module, "KEPT_ROWS", 10)
+    unit_file(tmp, "VP", "ThiDua_2024-09_VP (sửa 2).xlsx", when(22),
+              lambda f: f.set(cell("7.5", "month"), "Bổ sung lần 2"))
+    taken.clear()
+    derived_run(inbox, renamed)
+    assert taken == [(0, 1)]
+    assert_as_from_scratch(tmp, renamed)

@@ -697,7 +697,12 @@ def period_tables(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, only: l
     every unit, or for the units ``only`` (in the frame's order): each unit's rows depend on its own files alone."""
     if only is None:
         units = frame.units
-        current, rows = frame.current, _cell_rows(led, frame.period)
+        current = frame.current
+        kept, others = led.take_cells(current)  # the cells of the files this run recorded, as they were inserted
+        if not kept or len(others) > len(current) // 2:
+            rows: Iterable[tuple] = _cell_rows(led, frame.period)
+        else:
+            rows = itertools.chain(kept, _file_rows(led, others))
         carried_files = frame.carried_files
         previous_files = frame.previous_files
         prev_rows: Iterable[tuple] = _cell_rows(led, frame.period.previous()).fetchall() \
@@ -706,7 +711,8 @@ def period_tables(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, only: l
         units = only
         wanted = set(only)
         current = {i: f for i, f in frame.current.items() if f[0] in wanted}
-        rows = _file_rows(led, current)
+        kept, others = led.take_cells(current)
+        rows = itertools.chain(kept, _file_rows(led, others))
         carried_files = {i: f for i, f in frame.carried_files.items() if f[0] in wanted}
         previous_files = {i: f for i, f in frame.previous_files.items() if f[0] in wanted}
         prev_rows = _file_rows(led, previous_files) if frame.previous_has_cells else []
@@ -849,7 +855,7 @@ def _tables(files: dict[int, tuple[str, str]], rows: Iterable[tuple], units: lis
             value = decode_value(text, kind)
         if cell is not None:
             cell = shared.setdefault(cell, cell)
-        if raw is None:  # the value's text
+        if raw is None or raw == text:  # the value's text (None as read from the ledger, the text itself as kept)
             raw = text if kind == "str" else shared.setdefault(text, text)
         else:
             raw = shared.setdefault(raw, raw)
