@@ -312,6 +312,63 @@ def test_merged_cells_over_inputs(make_form, catalogue, at):
     assert pairs(path, catalogue) == {("E-STRUCT-MERGED", month)}
 
 
+def test_merged_cells_over_inputs_of_moved_rows(make_form, catalogue, at, row):
+    """The inputs are out of row order when rows were moved (here the first and the last indicator swapped): a merged
+    range is still tested against the inputs of its rows."""
+    path = make_form()
+    wb = openpyxl.load_workbook(path)
+    ws = wb[SHEET_REPORT]
+    first, last = catalogue.indicators[0], catalogue.indicators[-1]
+    a, b = row(first.code) + 1, row(last.code) + 1
+    for col in range(1, ws.max_column + 1):
+        top, bottom = ws.cell(a, col), ws.cell(b, col)
+        top.value, bottom.value = bottom.value, top.value
+    month = at(first.code, "month").replace(str(a), str(b))  # the first indicator's cells, now in the last one's row
+    ytd = at(first.code, "ytd").replace(str(a), str(b))
+    ws.merge_cells(f"{month}:{ytd}")
+    wb.save(path)
+    found = pairs(path, catalogue)
+    assert ("E-STRUCT-MERGED", month) in found
+    assert {code for code, _cell in found} >= {"W-STRUCT-ROW-MOVED", "E-STRUCT-MERGED"}
+
+
+def test_input_cells_in_form_order_with_what_the_form_expects(make_form, catalogue):
+    from thidua.reader import read_submission
+
+    sub = read_submission(make_form(), catalogue)
+    want = [("text", "người lập biểu", None, True, None), ("date", "ngày lập biểu", None, False, None)]
+    for t in catalogue.targets:
+        key = f"T{t.number}"
+        want += [("choice", f"tự đánh giá nội dung {t.number}", key, True, None),
+                 ("text", f"giải trình của nội dung {t.number}", key, False, None)]
+        for ind in t.indicators:
+            want += [(ind.kind, f"chỉ tiêu {ind.code} ({rules.COLUMN_VI[c]})", ind.code, ind.required, ind)
+                     for c in ind.periods]
+            want.append(("text", f"ghi chú của chỉ tiêu {ind.code}", ind.code, False, None))
+    got = rules.input_cells(sub, catalogue)
+    assert [(ic.kind, ic.what, ic.key, ic.required, ic.indicator) for ic in got] == want
+    first = catalogue.indicators[0]
+    cells = [sub.header["preparer"], sub.header["prepared_on"]]
+    for t in catalogue.targets:
+        cells += [sub.targets[t.number].assessment, sub.targets[t.number].explanation]
+        for ind in t.indicators:
+            entry = sub.indicators[ind.code]
+            cells += [entry.column(c) for c in ind.periods] + [entry.note]
+    assert all(ic.cell is c for ic, c in zip(got, cells, strict=True))  # the submission's own cells
+    choices = {ic.what: ic.choices for ic in got}
+    assert choices["tự đánh giá nội dung 1"] == catalogue.assessment_choices
+    # each is the object the class would make: equal, frozen, its fields in the class's order
+    ic = got[4]
+    assert ic == rules.InputCell(ic.cell, ic.kind, ic.what, ic.key, ic.required, ic.choices, ic.indicator)
+    assert list(vars(ic)) == [f.name for f in dataclasses.fields(rules.InputCell)]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ic.kind = "text"  # type: ignore[misc]
+    # cells a file does not have are not listed: a header value, a target's row, an indicator's row
+    del sub.header["prepared_on"], sub.targets[1], sub.indicators[first.code]
+    again = [(ic.kind, ic.what) for ic in rules.input_cells(sub, catalogue)]
+    assert ("date", "ngày lập biểu") not in again and len(again) == len(want) - 1 - 2 - len(first.periods) - 1
+
+
 def test_input_cells_are_listed_once_per_run_and_never_reused_across_runs(make_form, catalogue, at):
     from thidua.reader import read_submission
 

@@ -171,10 +171,14 @@ class Context:
         found = self.shared.get("merged")
         if found is None:
             found = self.shared["merged"] = []
-            # inputs by row (and their place in form order): a range looks only at the inputs of its rows
-            inputs = sorted((pos[0], i, pos[1], ic) for i, ic in enumerate(self.inputs())
-                            if (pos := parse_a1(ic.cell.cell))) if self.sub.merged else []
+            # inputs by row (and their place in form order): a range looks only at the inputs of its rows. The form's
+            # order is its rows' order unless rows were moved: sorted only then
+            inputs = [(pos[0], i, pos[1], ic) for i, ic in enumerate(self.inputs())
+                      if (pos := parse_a1(ic.cell.cell))] if self.sub.merged else []
             rows = [r for r, _i, _c, _ic in inputs]
+            if rows != sorted(rows):
+                inputs.sort()
+                rows = [r for r, _i, _c, _ic in inputs]
             for rng in dict.fromkeys(self.sub.merged):
                 parts = rng.split(":")
                 first, last = parse_a1(parts[0]), parse_a1(parts[-1])
@@ -278,31 +282,68 @@ def _input(cell: Cell, kind: str, what: str, key: str | None = None, required: b
     return ic
 
 
-def input_cells(sub: Submission, cat: Catalogue) -> Iterator[InputCell]:
-    """Every input cell found in the submission, in form order."""
-    if "preparer" in sub.header:
-        yield _input(sub.header["preparer"], "text", "người lập biểu", required=True)
-    if "prepared_on" in sub.header:
-        yield _input(sub.header["prepared_on"], "date", "ngày lập biểu")
+#: Where each input cell of a form is, in form order: (part, number or code, column, the InputCell's other fields).
+#: ``part``: "header" (a key of ``Submission.header``), "target" (a target's "assessment" or "explanation") or
+#: "indicator" (an indicator's "month", "ytd" or "note"). The same for every file of a catalogue: made once per
+#: catalogue (:func:`_input_plan`), so that a file costs only its cells.
+_Plan = tuple[tuple[str, Any, str, dict[str, Any]], ...]
+
+
+def _fields(kind: str, what: str, key: str | None = None, required: bool = False, choices: tuple[str, ...] = (),
+            indicator: Indicator | None = None) -> dict[str, Any]:
+    """An InputCell's fields but its cell, in the order of the class (the cell first, set per file)."""
+    return {"cell": None, "kind": kind, "what": what, "key": key, "required": required, "choices": choices,
+            "indicator": indicator}
+
+
+def _input_plan(cat: Catalogue) -> _Plan:
+    found = cat.__dict__.get("_input_plan")  # the catalogue is frozen: kept beside its own caches
+    if found is not None:
+        return found
+    plan: list[tuple[str, Any, str, dict[str, Any]]] = [
+        ("header", "preparer", "", _fields("text", "người lập biểu", required=True)),
+        ("header", "prepared_on", "", _fields("date", "ngày lập biểu")),
+    ]
     for target in cat.targets:
-        entry = sub.targets.get(target.number)
-        if entry is not None:
-            key = f"T{target.number}"
-            yield _input(entry.assessment, "choice", f"tự đánh giá nội dung {target.number}", key, True,
-                         cat.assessment_choices)
-            yield _input(entry.explanation, "text", f"giải trình của nội dung {target.number}", key)
+        key = f"T{target.number}"
+        plan.append(("target", target.number, "assessment", _fields(
+            "choice", f"tự đánh giá nội dung {target.number}", key, True, cat.assessment_choices)))
+        plan.append(("target", target.number, "explanation", _fields(
+            "text", f"giải trình của nội dung {target.number}", key)))
         for ind in target.indicators:
-            ie = sub.indicators.get(ind.code)
-            if ie is None:
-                continue
             choices = cat.yesno_choices if ind.kind == "yesno" else ind.choices
             for col in ind.periods:
-                c = ie.column(col)
-                if c is not None:
-                    yield _input(c, ind.kind, f"chỉ tiêu {ind.code} ({COLUMN_VI[col]})", ind.code, ind.required,
-                                 choices, ind)
-            if ie.note is not None:
-                yield _input(ie.note, "text", f"ghi chú của chỉ tiêu {ind.code}", ind.code)
+                plan.append(("indicator", ind.code, col, _fields(
+                    ind.kind, f"chỉ tiêu {ind.code} ({COLUMN_VI[col]})", ind.code, ind.required, choices, ind)))
+            plan.append(("indicator", ind.code, "note", _fields("text", f"ghi chú của chỉ tiêu {ind.code}", ind.code)))
+    found = tuple(plan)
+    object.__setattr__(cat, "_input_plan", found)
+    return found
+
+
+def input_cells(sub: Submission, cat: Catalogue) -> list[InputCell]:
+    """Every input cell found in the submission, in form order (see :data:`_Plan`)."""
+    out: list[InputCell] = []
+    append = out.append
+    header, targets, indicators = sub.header, sub.targets, sub.indicators
+    new = object.__new__
+    for part, which, column, fields in _input_plan(cat):
+        if part == "indicator":
+            entry = indicators.get(which)
+            cell = getattr(entry, column) if entry is not None else None
+        elif part == "target":
+            entry = targets.get(which)
+            cell = getattr(entry, column) if entry is not None else None
+        else:
+            cell = header.get(which)
+        if cell is None:
+            continue
+        ic = new(InputCell)
+        d = ic.__dict__  # as _input: an equal, frozen object, its fields in their order
+        d.update(fields)
+        d["cell"] = cell
+        append(ic)
+    return out
 
 
 def is_blank(cell: Cell | None) -> bool:
