@@ -310,7 +310,10 @@ def consolidate(
                     sink = OpenpyxlSink(target, strings=base_strings(catalogue, period))
                     update = write_master_cached(led, frame, data, catalogue, sink)
                     clock("tables")
-                    result.backup = sink.save()
+                    try:
+                        result.backup = sink.save()
+                    finally:
+                        update.close()  # the helper process making a share of the blocks, if any
                     clock("save")
                     # The cache before the note: a run killed while storing it leaves the note unwritten, so the
                     # next run writes the master again, in a write transaction that also clears the journal left.
@@ -691,10 +694,26 @@ def load_frame(led: Ledger, period: Period, catalogue: Catalogue) -> PeriodFrame
                        previous_has_cells)
 
 
-def period_tables(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, only: list[str] | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """``(values, assessments, attainment, previous)`` of the period (see :class:`~thidua.model.PeriodData`), for
-    every unit, or for the units ``only`` (in the frame's order): each unit's rows depend on its own files alone."""
+@dataclass
+class PeriodCells:
+    """The cells :func:`period_tables` makes the tables of some units from (rows of :func:`_cell_rows`' shape): those
+    of their current files, of the files their year-to-date figures are carried from, and of their previous month's
+    files. Gathered from the ledger (:func:`period_cells`); making the tables from them needs no ledger."""
+
+    units: list[str]
+    current: dict[int, tuple[str, str]]
+    rows: Iterable[tuple]
+    carried_files: dict[int, tuple[str, str]]
+    carried_rows: list[tuple]
+    previous_files: dict[int, tuple[str, str]]
+    prev_rows: Iterable[tuple]
+
+
+def period_cells(led: Ledger, frame: PeriodFrame, only: list[str] | None = None, *, listed: bool = False
+                 ) -> PeriodCells:
+    """The cells of every unit, or of the units ``only`` (in the frame's order), for :func:`period_tables`. The cells
+    this connection recorded in this run are taken as kept (:meth:`thidua.ledger.Ledger.take_cells`), the others read.
+    ``listed``: every row in a list (else the current files' cells of every unit may come as a cursor)."""
     if only is None:
         units = frame.units
         current = frame.current
@@ -716,16 +735,32 @@ def period_tables(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, only: l
         carried_files = {i: f for i, f in frame.carried_files.items() if f[0] in wanted}
         previous_files = {i: f for i, f in frame.previous_files.items() if f[0] in wanted}
         prev_rows = _file_rows(led, previous_files) if frame.previous_has_cells else []
-    carried_rows = _file_rows(led, carried_files, only_ytd=True)
-    values, assessments = _tables({**current, **carried_files}, itertools.chain(rows, carried_rows), frame.units,
-                                  catalogue, frame.carried_months)
-    attainment = attainment_table(values, assessments, units, catalogue, frame.month_status)
+    if listed:
+        rows = list(rows)
+    return PeriodCells(units, current, rows, carried_files, _file_rows(led, carried_files, only_ytd=True),
+                       previous_files, prev_rows)
+
+
+def tables_of(cells: PeriodCells, frame: PeriodFrame, catalogue: Catalogue
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`period_tables` of the units of ``cells``, from those cells."""
+    values, assessments = _tables({**cells.current, **cells.carried_files},
+                                  itertools.chain(cells.rows, cells.carried_rows), frame.units, catalogue,
+                                  frame.carried_months)
+    attainment = attainment_table(values, assessments, cells.units, catalogue, frame.month_status)
     if frame.previous_has_cells:
-        prev_values, prev_assessments = _tables(previous_files, prev_rows, frame.units, catalogue)
-        previous = attainment_table(prev_values, prev_assessments, units, catalogue, {})
+        prev_values, prev_assessments = _tables(cells.previous_files, cells.prev_rows, frame.units, catalogue)
+        previous = attainment_table(prev_values, prev_assessments, cells.units, catalogue, {})
     else:
         previous = pd.DataFrame(columns=ATTAINMENT_COLUMNS)
     return values, assessments, attainment, previous
+
+
+def period_tables(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, only: list[str] | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(values, assessments, attainment, previous)`` of the period (see :class:`~thidua.model.PeriodData`), for
+    every unit, or for the units ``only`` (in the frame's order): each unit's rows depend on its own files alone."""
+    return tables_of(period_cells(led, frame, only), frame, catalogue)
 
 
 class LazyPeriodData(PeriodData):

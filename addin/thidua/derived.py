@@ -35,6 +35,7 @@ ignored and rebuilt).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -49,13 +50,18 @@ from typing import Any
 
 import pandas as pd
 
+from . import blockwork
 from .atomic import WriteFailed
+from .blockwork import Built, Helper
 from .catalogue import Catalogue
 from .consolidate import (
+    PeriodCells,
     PeriodFrame,
     _program_fingerprint,
     catalogue_fingerprint,
+    period_cells,
     period_tables,
+    tables_of,
     units_with_file,
 )
 from .errors import ThiDuaError
@@ -144,6 +150,7 @@ class _Block:
     stored: _Stored | None
     rows: list[list[Any]] | None = None  # "Tổng hợp" rows, when made this run
     update: dict[str, Any] | None = None  # what to store for it
+    helped: bool = False  # made this run by the helper (thidua.blockwork), which renders it too
 
 
 def _stored_blocks(led: Ledger, period: Period) -> dict[int, _Stored]:
@@ -219,11 +226,14 @@ def _slices(tables: tuple[pd.DataFrame, ...], units: list[str]) -> Callable[[lis
     return cut
 
 
-def _build(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, units: list[str],
+def _build(led: Ledger | None, frame: PeriodFrame, catalogue: Catalogue, units: list[str],
            tables: tuple[pd.DataFrame, ...] | None = None) -> tuple[list[list[Any]], dict[str, Any]]:
     """One block: its "Tổng hợp" rows and its digest, from the ledger, or from ``tables`` (the period's tables cut to
     the block's units, :func:`_slices`)."""
-    values, assessments, attainment, previous = tables or period_tables(led, frame, catalogue, only=units)
+    if tables is None:
+        assert led is not None
+        tables = period_tables(led, frame, catalogue, only=units)
+    values, assessments, attainment, previous = tables
     wanted = set(units)
     mini = PeriodData(frame.period, units, values, assessments, attainment, previous=previous,
                       carried={u: m for u, m in frame.carried.items() if u in wanted}, status=frame.status,
@@ -246,6 +256,14 @@ def _build(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, units: list[st
         "failing": {u: failing.get(u, []) for u in units if u in own},
     }
     return rows, digest
+
+
+def _make_share(cells: PeriodCells, frame: PeriodFrame, catalogue: Catalogue, jobs: list[tuple[int, list[str]]]
+                ) -> Built:
+    """The blocks ``jobs`` (number, units) made at once from the cells of their units (no ledger needed: this is what
+    a helper process runs, :mod:`thidua.blockwork`)."""
+    cut = _slices(tables_of(cells, frame, catalogue), cells.units)
+    return {number: _build(None, frame, catalogue, units, cut(units)) for number, units in jobs}
 
 
 def _by_target(frame: PeriodFrame, blocks: list[_Block], numbers: list[int]) -> ByTarget:
@@ -283,20 +301,36 @@ class _SummaryRows:
     """The "Tổng hợp" rows as blocks (:class:`thidua.sink.RowBlocks`): stored pieces where their key matches, the
     others rendered now (from rows made this run, or made again when only their place moved)."""
 
-    def __init__(self, blocks: list[_Block], remake: Callable[[_Block], list[list[Any]]]):
+    def __init__(self, blocks: list[_Block], remake: Callable[[_Block], list[list[Any]]],
+                 helper: Helper | None = None):
         self.plan = blocks
         self.remake = remake
+        self.helper = helper  # renders the blocks it made (``_Block.helped``)
         self.count = sum(b.digest["rows"] for b in blocks)
 
     def __len__(self) -> int:
         return self.count
 
     def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece | ToKeep]:
+        helper = self.helper
+        if helper is not None:  # the helper renders its blocks while this process renders the others
+            firsts, first = {}, 2
+            for block in self.plan:
+                if block.helped:
+                    firsts[block.number] = first
+                first += block.digest["rows"]
+            helper.render(renderer, firsts)
         first = 2
         for block in self.plan:
             xml_key = _sha(renderer.key, block.data_key, first)
             stored = block.stored
-            if stored is not None and stored.piece is not None and stored.xml_key == xml_key \
+            got = helper.piece(block.number) if block.helped and helper is not None else None
+            if got is not None:
+                piece, refs = got
+                renderer.add_refs(refs)
+                block.update = {"xml_key": xml_key, "piece": piece, "refs": refs}
+                yield piece
+            elif not block.helped and stored is not None and stored.piece is not None and stored.xml_key == xml_key \
                     and stored.data_key == block.data_key:
                 renderer.add_refs(stored.refs)
                 yield stored.piece
@@ -315,6 +349,12 @@ class CacheUpdate:
     period: Period
     blocks: list[_Block] = field(default_factory=list)
     stored_numbers: set[int] = field(default_factory=set)
+    helper: Helper | None = None  # to close once the master is written
+
+    def close(self) -> None:
+        """End the helper process, if there is one (after the master is written, or when writing it failed)."""
+        if self.helper is not None:
+            self.helper.close()
 
     def store(self, led: Ledger) -> int:
         """Write the blocks made or rendered this run (best effort: a cache that cannot be written costs time next
@@ -365,29 +405,62 @@ def write_master_cached(led: Ledger, frame: PeriodFrame, data: PeriodData, catal
         old = stored.get(number)
         plan.append((number, units, data_key, old, old is not None and old.data_key == data_key
                      and old.digest is not None))
-    todo = sum(1 for *_rest, cached in plan if not cached)
-    cut = _slices(period_tables(led, frame, catalogue), frame.units) if todo > 1 and \
-        todo >= ONE_PASS_SHARE * len(plan) else None
-    for number, units, data_key, old, cached in plan:
-        if cached:
-            update.blocks.append(_Block(number, units, data_key, old.digest, old))
-        else:
-            rows, digest = _build(led, frame, catalogue, units, cut(units) if cut is not None else None)
-            update.blocks.append(_Block(number, units, data_key, digest, old, rows))
+    todo = [(number, units) for number, units, _key, _old, cached in plan if not cached]
+    try:
+        built, digests = _make_blocks(led, frame, catalogue, todo, len(plan), update)
+        for number, units, data_key, old, cached in plan:
+            if cached:
+                update.blocks.append(_Block(number, units, data_key, old.digest, old))
+            elif number in built:
+                rows, digest = built.pop(number)
+                update.blocks.append(_Block(number, units, data_key, digest, old, rows))
+            else:
+                update.blocks.append(_Block(number, units, data_key, digests[number], old, helped=True))
 
-    def remake(block: _Block) -> list[list[Any]]:
-        return _build(led, frame, catalogue, block.units)[0]
+        def remake(block: _Block) -> list[list[Any]]:
+            return _build(led, frame, catalogue, block.units)[0]
 
-    parts = _by_target(frame, update.blocks, [t.number for t in catalogue.targets])
-    summary = summary_table(PeriodData(period, [], carried=frame.carried), catalogue)
-    by_target, chart = by_target_table(data, catalogue, parts)
-    tables = [Table(summary.sheet, summary.header, _SummaryRows(update.blocks, remake), summary.options),  # type: ignore[arg-type]
-              by_target, status_table(data, catalogue), received_table(data, catalogue),
-              findings_table(data, catalogue)]
-    for table in tables:
-        sink.write_table(table.sheet, table.header, table.rows, **table.options)  # type: ignore[arg-type]
-    sink.add_chart(chart.sheet, **chart.options)
+        parts = _by_target(frame, update.blocks, [t.number for t in catalogue.targets])
+        summary = summary_table(PeriodData(period, [], carried=frame.carried), catalogue)
+        by_target, chart = by_target_table(data, catalogue, parts)
+        rows = _SummaryRows(update.blocks, remake, update.helper)
+        tables = [Table(summary.sheet, summary.header, rows, summary.options),  # type: ignore[arg-type]
+                  by_target, status_table(data, catalogue), received_table(data, catalogue),
+                  findings_table(data, catalogue)]
+        for table in tables:
+            sink.write_table(table.sheet, table.header, table.rows, **table.options)  # type: ignore[arg-type]
+        sink.add_chart(chart.sheet, **chart.options)
+    except BaseException:
+        update.close()
+        raise
     return update
+
+
+def _make_blocks(led: Ledger, frame: PeriodFrame, catalogue: Catalogue, todo: list[tuple[int, list[str]]],
+                 total: int, update: CacheUpdate) -> tuple[Built, dict[int, dict[str, Any]]]:
+    """The blocks ``todo`` (number, units) of the ``total``: ``(built here, the digests of those the helper made)``.
+
+    From :data:`ONE_PASS_SHARE` of the blocks on, the tables of their units are made at once; from
+    :data:`thidua.blockwork.MIN_BLOCKS` on, and where a helper process can be had, the second half of them is made
+    by the helper (``update.helper``), which also renders it later. What the helper does not deliver is made here."""
+    if len(todo) <= 1 or len(todo) < ONE_PASS_SHARE * total:  # a few blocks: each from its own cells in the ledger
+        return {number: _build(led, frame, catalogue, units) for number, units in todo}, {}
+    if len(todo) < blockwork.MIN_BLOCKS or not blockwork.available():
+        cut = _slices(period_tables(led, frame, catalogue), frame.units)
+        return {number: _build(led, frame, catalogue, units, cut(units)) for number, units in todo}, {}
+    half = len(todo) // 2
+    mine, theirs = todo[:half], todo[half:]
+    # Their cells gathered here (the helper opens no database), then the helper forked with them in its memory
+    share = functools.partial(_make_share, period_cells(led, frame, [u for _n, us in theirs for u in us],
+                                                        listed=True), frame, catalogue, theirs)
+    update.helper = Helper.start(share, [number for number, _units in theirs])
+    built = _make_share(period_cells(led, frame, [u for _n, us in mine for u in us]), frame, catalogue, mine)
+    digests = update.helper.digests() if update.helper is not None else {}
+    if len(digests) != len(theirs) or any(number not in digests for number, _units in theirs):
+        update.close()  # no helper, or it failed: its share is made here, from the cells gathered for it
+        update.helper, digests = None, {}
+        built.update(share())
+    return built, digests
 
 
 # ----------------------------------------------------------------------------------------------------------------------

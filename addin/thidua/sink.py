@@ -53,7 +53,7 @@ import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -583,6 +583,7 @@ def _col_index(ref: str) -> int:
 
 
 CHUNK_ROWS = 4096
+ROWS_LEVEL = 1  # zlib level of the data rows: most of a master's bytes, written fast
 WRITE_AHEAD = 2  # blocks of rows waiting to be compressed
 SWITCH_INTERVAL = 0.0005  # seconds, while the compressing thread runs (see _deflated)
 
@@ -819,7 +820,7 @@ def _deflate_kept(block: ToKeep, level: int) -> Piece:
     return piece
 
 
-def _deflated(blocks: Iterable[bytes | Piece | ToKeep], level: int = 1) -> Iterator[Piece]:
+def _deflated(blocks: Iterable[bytes | Piece | ToKeep], level: int = ROWS_LEVEL) -> Iterator[Piece]:
     """``blocks`` as pieces, in order: raw bytes are compressed on a thread of its own (zlib releases the GIL) while
     the next block is made, at most :data:`WRITE_AHEAD` waiting; pieces pass as they are.
 
@@ -920,6 +921,14 @@ class Renderer:
 
     def add_refs(self, n: int) -> None:
         self.strings.refs += n
+
+    def portable(self) -> Renderer:
+        """A copy that renders the same bytes and pickles small: the table without its rows, the string table's base
+        alone (what :meth:`render` reads), for another process (:mod:`thidua.blockwork`)."""
+        copy_ = Renderer.__new__(Renderer)
+        copy_.table = replace(self.table, rows=[])
+        copy_.styles, copy_.strings, copy_.key = self.styles, self.strings.frozen(), self.key
+        return copy_
 
 
 class RowBlocks(Protocol):
