@@ -4,13 +4,13 @@ A unit's file may be anything: another kind of file renamed, a truncated downloa
 a file built to hurt the reader. :func:`inspect_package` classifies it and, for an OOXML package, proves it safe to
 hand to python-calamine and openpyxl:
 
-* **Bounded inflation.** Every zip member is inflated here, with :mod:`zlib`, in small chunks, counted against the
-  declared size of the member and a budget for the whole file (:data:`MAX_UNCOMPRESSED_BYTES`). :mod:`zipfile` is not
-  enough on its own: it trusts the size declared in the header and silently stops reading there, while the Rust reader
-  inside python-calamine inflates a member's stream to its end. A member whose stream is longer than declared (a "lying
-  header" zip bomb), a total over the budget, a bad CRC, a truncated stream, two members with the same name, or a
-  compression method Excel never writes is refused before any library reads the file. Memory stays at one chunk per
-  member; time is bounded by the budget.
+* **Bounded inflation.** Every zip member is inflated here, with zlib (:mod:`thidua.zlibs`), in small chunks,
+  counted against the declared size of the member and a budget for the whole file (:data:`MAX_UNCOMPRESSED_BYTES`).
+  :mod:`zipfile` is not enough on its own: it trusts the size declared in the header and silently stops reading there,
+  while the Rust reader inside python-calamine inflates a member's stream to its end. A member whose stream is longer
+  than declared (a "lying header" zip bomb), a total over the budget, a bad CRC, a truncated stream, two members with
+  the same name, or a compression method Excel never writes is refused before any library reads the file. Memory
+  stays at one chunk per member; time is bounded by the budget.
 * **Inflated once.** The parts a reader needs (the workbook, its relationships, styles, shared strings and every
   worksheet) are kept as inflated here (:attr:`PackageCheck.parts`), and each worksheet's cells are scanned in the
   same pass (:mod:`thidua.sheetxml`): the reader types them from there, and only a file not plainly written is handed
@@ -33,7 +33,6 @@ import io
 import re
 import struct
 import zipfile
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +41,9 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from . import zlibs
 from .sheetxml import SheetScan, scan
+from .zlibs import zlib
 
 #: Bounds for a returned file (the generated form is about 40 KB, 300 KB unzipped).
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -201,7 +202,7 @@ def inspect_package(data: bytes, *, budget: int = MAX_UNCOMPRESSED_BYTES) -> Pac
     except _Refused as exc:
         check.problems.append(Problem(exc.code, exc.detail))
         return check
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error,
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, *zlibs.ERRORS,
             NotImplementedError, struct.error) as exc:
         check.problems.append(Problem("zip_corrupt", f"{type(exc).__name__}: {exc}"))
         return check
@@ -357,7 +358,7 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, check: PackageCheck, budget: in
                 raise _Refused("zip_bomb", f"phần “{info.filename}” giải nén ra nhiều hơn kích thước khai báo "
                                            f"({info.file_size} byte)")
             raise _Refused("zip_bomb", f"vượt giới hạn {mb(budget)} sau giải nén")
-        crc = zlib.crc32(out, crc)
+        crc = zlib.crc32(out, crc)  # zlib-ng's where installed (thidua.zlibs)
         if xml:
             # "<!" is rare in Office XML (no comments, no CDATA): a search for the one byte "!" first (memchr, where a
             # search for "<!" walks every "<"), then for "<!" and its UTF-16 form, then the marks; then the seam

@@ -51,7 +51,6 @@ import stat
 import struct
 import sys
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -68,6 +67,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from .atomic import atomic_path
 from .errors import ThiDuaError
+from .zlibs import FAST_LEVEL, zlib
 
 KEEP_BACKUPS = 5
 BACKUP_DIR = ".backup"
@@ -583,7 +583,7 @@ def _col_index(ref: str) -> int:
 
 
 CHUNK_ROWS = 4096
-ROWS_LEVEL = 1  # zlib level of the data rows: most of a master's bytes, written fast
+ROWS_LEVEL = FAST_LEVEL  # the data rows: most of a master's bytes, written fast (thidua.zlibs)
 WRITE_AHEAD = 2  # blocks of rows waiting to be compressed
 SWITCH_INTERVAL = 0.0005  # seconds, while the compressing thread runs (see _deflated)
 
