@@ -218,8 +218,11 @@ def _period_from_header(text: str) -> str | None:
 
 
 def _raw_text(value: Any) -> str:
-    if type(value) is str:  # most values: the same as nfc(str(value)) below
+    kind = type(value)
+    if kind is str:  # most values: the same as nfc(str(value)) below
         return unicodedata.normalize("NFC", value)
+    if kind is int:  # the figures: digits are NFC
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -614,8 +617,18 @@ def _find_table_header(rows: list[list[Any]]) -> tuple[int, dict[str, int]] | No
 
 
 def _make_cell(rows, formulas: dict[str, bool], r: int, c: int, kind: str) -> Cell:
+    return _cell_of_row(rows[r] if 0 <= r < len(rows) else _NO_ROW, formulas, r, c, kind)
+
+
+_NO_ROW: list[Any] = []
+
+
+def _cell_of_row(row: list[Any], formulas: dict[str, bool], r: int, c: int, kind: str) -> Cell:
+    """:func:`_make_cell` of the cell in column ``c`` of ``row`` (row ``r`` of the sheet, or _NO_ROW)."""
     ref = _a1(r, c)
-    raw_value = _cell_at(rows, r, c)
+    raw_value = row[c] if 0 <= c < len(row) else None
+    if raw_value == "":
+        raw_value = None
     if raw_value is None:  # most cells of a form: what type_value and _raw_text give for None
         cell = _cell(ref, None, "", None, False)
     elif kind == "text":  # type_value's text is the raw text itself (already NFC)
@@ -693,8 +706,8 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
         if r is None:
             sub.problems.append(ReadProblem("row_missing", ind.name, sheet=sub.sheet, indicator=ind.code))
             continue
-        sub.indicators[ind.code] = _read_indicator(rows, formulas, r, cols, ind)
         label = _cell_at(rows, r, cols.get("name", 1))
+        sub.indicators[ind.code] = _read_indicator(rows, formulas, r, cols, ind, label)
         if _norm_label(label) != _norm_label(ind.name):
             sub.problems.append(
                 ReadProblem(
@@ -732,14 +745,21 @@ def _report_moves(sub: Submission, moves: list[tuple[int, int, str | None]]) -> 
         i = j + 1
 
 
-def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator) -> IndicatorEntry:
-    entry = IndicatorEntry(code=ind.code, row=r, label=_raw_text(_cell_at(rows, r, cols.get("name", 1))))
-    for key in ("month", "ytd"):
-        if key in ind.periods and key in cols:
-            setattr(entry, key, _make_cell(rows, formulas, r, cols[key], ind.kind))
+def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator, label: Any = _NO_ROW
+                    ) -> IndicatorEntry:
+    """``label``: the value of the indicator's name cell, when the caller has it already."""
+    row = rows[r] if 0 <= r < len(rows) else _NO_ROW
+    if label is _NO_ROW:
+        label = _cell_at(rows, r, cols.get("name", 1))
+    month = ytd = note = None
+    periods = ind.periods
+    if "month" in periods and "month" in cols:
+        month = _cell_of_row(row, formulas, r, cols["month"], ind.kind)
+    if "ytd" in periods and "ytd" in cols:
+        ytd = _cell_of_row(row, formulas, r, cols["ytd"], ind.kind)
     if "note" in cols:
-        entry.note = _make_cell(rows, formulas, r, cols["note"], "text")
-    return entry
+        note = _cell_of_row(row, formulas, r, cols["note"], "text")
+    return _indicator_entry(ind.code, r, _raw_text(label), month, ytd, note)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
