@@ -351,7 +351,7 @@ def test_killed_at_any_moment_leaves_the_old_or_the_new_state_and_the_next_run_c
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Scenario:
     """Many units, few files: the ledger is small and the master (a row per unit and month) comparatively large."""
-    return build(tmp_path_factory.mktemp("full") / "run", units=400, first=10, late=5, corrected=2,
+    return build(tmp_path_factory.mktemp("full") / "run", units=500, first=10, late=5, corrected=2,
                  master_in_inbox=False)
 
 

@@ -603,12 +603,13 @@ def _current_files(led: Ledger, period: Period) -> dict[int, tuple[str, str]]:
 
 def _cell_rows(led: Ledger, period: Period) -> Iterable[tuple]:
     """The cells of the period's current files, as a cursor to go through once: rows (file id, code, column, value,
-    type, raw, cell); ``raw`` is None where it is the value's text itself (most cells: no second copy of the same
-    text). The unit and the file name are looked up once per file (:func:`_current_files`) rather than carried by
-    every cell (the ledger stores a file's unit with each of its cells, always the file's own)."""
+    type, raw, cell, None, None), the shape of :data:`thidua.ledger.VALUES_INSERT`; ``raw`` is None where it is the
+    value's text itself (most cells: no second copy of the same text). The unit and the file name are looked up once
+    per file (:func:`_current_files`) rather than carried by every cell (the ledger stores a file's unit and period
+    with each of its cells, always the file's own): the last two columns are None."""
     return led.db.execute(
         """SELECT v.file_id, v.code, v."column", v.value, v.type,
-                  CASE WHEN v.raw = v.value THEN NULL ELSE v.raw END, v.cell
+                  CASE WHEN v.raw = v.value THEN NULL ELSE v.raw END, v.cell, NULL, NULL
            FROM current c JOIN file_values v ON v.file_id = c.file_id
            WHERE c.period = ?""",
         (str(period),),
@@ -624,7 +625,8 @@ def _file_rows(led: Ledger, ids: Iterable[int], only_ytd: bool = False) -> list[
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
         rows.extend(led.db.execute(
-            f"""SELECT file_id, code, "column", value, type, CASE WHEN raw = value THEN NULL ELSE raw END, cell
+            f"""SELECT file_id, code, "column", value, type, CASE WHEN raw = value THEN NULL ELSE raw END, cell,
+                       NULL, NULL
                 FROM file_values WHERE file_id IN ({marks}){ytd} ORDER BY file_id""", chunk))
     return rows
 
@@ -857,7 +859,7 @@ def _tables(files: dict[int, tuple[str, str]], rows: Iterable[tuple], units: lis
     numbers: dict[str, int] = {}  # figures repeat too: one int object for each text
     carried = carried or {}
     last_file, unit, file_name, base, from_month = None, "", "", 0, None
-    for file_id, code, column, text, kind, raw, cell in rows:
+    for file_id, code, column, text, kind, raw, cell, _unit, _period in rows:
         if file_id != last_file:  # a file's cells come together
             last_file = file_id
             unit, file_name = files[file_id]

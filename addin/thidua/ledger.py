@@ -701,13 +701,12 @@ class Ledger:
             return
         kept = self._kept
         for file_id, group in itertools.groupby(rows, key=_first):
-            kept.setdefault(file_id, []).extend([row[:7] for row in group])  # without the unit and the period
+            kept.setdefault(file_id, []).extend(group)
 
     def take_cells(self, ids: Iterable[int]) -> tuple[list[tuple], list[int]]:
         """The cells of the files ``ids`` that this connection inserted and still holds, each file's together, as rows
-        (file id, code, column, value, type, raw, cell): VALUES_INSERT's first seven columns, the shape in which the
-        period's tables read them from the ledger. And the ids of the other files, whose cells are to be read. Cells
-        are given once: asked again, they are read from the ledger."""
+        of VALUES_INSERT (the shape in which the period's tables read them from the ledger), and the ids of the other
+        files, whose cells are to be read. Cells are given once: asked again, they are read from the ledger."""
         rows: list[tuple] = []
         others: list[int] = []
         kept = self._kept
@@ -753,7 +752,7 @@ class Ledger:
         )
         self.db.executemany(
             VALUES_INSERT,
-            list(_value_rows(file_id, item.result, info["unit"], info["period"])),
+            _value_rows(file_id, item.result, info["unit"], info["period"]),
         )
         self.db.executemany(
             "INSERT INTO findings (file_id, seq, code, severity, message, sheet, cell, indicator, value, value_type) "
@@ -845,25 +844,41 @@ class Ledger:
 _first = operator.itemgetter(0)
 #: A file's cells as :meth:`Ledger.record` inserts them, in this order of columns: file id, code, column, value as text,
 #: its type, raw text, A1 cell, then the unit and the period. The period's tables take rows of this shape, whether kept
-#: (:meth:`Ledger.take_cells`) or read back (:func:`thidua.consolidate._cell_rows`), without the last two.
+#: (:meth:`Ledger.take_cells`) or read back (:func:`thidua.consolidate._cell_rows`, which gives no unit and period).
 VALUES_INSERT = ('INSERT INTO file_values (file_id, code, "column", value, type, raw, cell, unit, period) '
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def _value_rows(file_id: int, res: FileResult, unit: str | None, period: str | None) -> Iterator[tuple]:
+def _value_rows(file_id: int, res: FileResult, unit: str | None, period: str | None) -> list[tuple]:
+    """The rows VALUES_INSERT inserts for a file's cells (a thousand files: 76,000 rows, made here while the
+    validator's processes read the next files, so kept tight)."""
     sub = res.submission
     if sub is None:
-        return
+        return []
+    rows: list[tuple] = []
+    append = rows.append
     for code, entry in getattr(sub, "indicators", {}).items():
         for column, cell in (("month", entry.month), ("ytd", entry.ytd), ("note", entry.note)):
-            if cell is None or (column == "note" and cell.empty):
+            if cell is None:
                 continue
-            text, kind = encode_value(cell.value)
-            yield file_id, code, column, text, kind, cell.raw or "", cell.cell, unit, period
+            value, raw = cell.value, cell.raw
+            if column == "note" and raw == "" and not cell.formula:  # an empty note (Cell.empty) is not stored
+                continue
+            kind = type(value)  # encode_value, its common cases first
+            if kind is int:
+                text, typed = str(value), "int"
+            elif kind is str:
+                text, typed = value, "str"
+            elif value is None:
+                text = typed = None
+            else:
+                text, typed = encode_value(value)
+            append((file_id, code, column, text, typed, raw or "", cell.cell, unit, period))
     for number, target in getattr(sub, "targets", {}).items():
         for column, cell in (("assessment", target.assessment), ("explanation", target.explanation)):
-            text, kind = encode_value(cell.value)
-            yield file_id, f"T{number}", column, text, kind, cell.raw or "", cell.cell, unit, period
+            text, typed = encode_value(cell.value)
+            append((file_id, f"T{number}", column, text, typed, cell.raw or "", cell.cell, unit, period))
+    return rows
 
 
 def _finding_rows(file_id: int, findings: list[Finding]) -> Iterator[tuple]:
