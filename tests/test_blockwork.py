@@ -181,3 +181,41 @@ def test_a_master_that_cannot_be_written_stops_the_helper(inbox, spy, monkeypatc
         run(inbox)
     assert len(spy.helpers) == 1 and spy.helpers[0].process is None
     assert not multiprocessing.active_children()
+
+
+def test_a_helper_with_a_previous_month_and_carried_figures(tmp_path, spy, monkeypatch):
+    """The helper's share made from every kind of cell: the period's own files, the previous month's (the "previous"
+    tables) and the files year-to-date figures are carried from (units without a file this month)."""
+    import thidua.derived as derived
+    from test_consolidate import CAT, PERIOD, VALID
+    from thidua.consolidate import consolidate
+    from thidua.demo import make_inbox
+
+    monkeypatch.setattr(derived, "BLOCK_UNITS", 1)  # a block per unit: enough blocks for a helper
+    previous = PERIOD.previous()
+    make_inbox(CAT, previous, tmp_path / "forms-8", tmp_path / "inbox-8")
+    make_inbox(CAT, PERIOD, tmp_path / "forms-9", tmp_path / "inbox-9")
+    gone = [u for u in VALID[-2:]]  # two units with an accepted August and no September: carried
+    for unit in gone:
+        (tmp_path / "inbox-9" / f"ThiDua_{PERIOD}_{unit}.xlsx").unlink()
+
+    def both_months(folder: Path) -> dict[str, bytes]:
+        folder.mkdir()
+        for box, period in ((tmp_path / "inbox-8", previous), (tmp_path / "inbox-9", PERIOD)):
+            consolidate(box, period, CAT, ledger=folder / "ledger.sqlite", out=folder / f"master-{period}.xlsx",
+                        workers=0)
+        return members(folder / f"master-{PERIOD}.xlsx")
+
+    with monkeypatch.context() as m:
+        m.setattr(blockwork, "ENABLED", False)
+        alone = both_months(tmp_path / "alone")
+    helped = both_months(tmp_path / "helped")
+    assert len(spy.helpers) == 2 and all(h.failure is None for h in spy.helpers)
+    assert spy.pieces  # September's blocks rendered by the helper too
+    assert helped == alone
+    from python_calamine import CalamineWorkbook
+
+    rows = CalamineWorkbook.from_path(str(tmp_path / "helped" / f"master-{PERIOD}.xlsx")).get_sheet_by_name(
+        "Tổng hợp").to_python()
+    carried = {r[0] for r in rows[1:] if r[0] in gone and r[10] and "lũy kế lấy theo báo cáo tháng 08/2024" in r[10]}
+    assert carried == set(gone)  # their year-to-date rows say where the figures come from
