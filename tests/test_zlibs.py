@@ -1,34 +1,18 @@
 """thidua.zlibs: zlib-ng's binding where installed, behaving as the standard zlib where the package check relies on it
-(bounded inflation), and writing deflate data the standard zlib reads."""
+(bounded inflation: the same verdicts on forms and on the hostile corpus's zip files), and writing deflate data the
+standard zlib reads."""
 
 from __future__ import annotations
 
 import importlib
 import os
 import sys
-import zipfile
 import zlib as standard
 
 import pytest
+from hostile import _duplicate_member, _honest_bomb, _lying_bomb, _truncated, deflate, members, raw_zip
+from test_hostile import corpus  # noqa: F401 (the fixture)
 from thidua import package, zlibs
-
-
-def _inflate_bounded(module, data: bytes, chunk: int) -> tuple[bytes, bool, int]:
-    """The package check's loop (thidua.package._inflate): at most ``chunk`` bytes out per call."""
-    d = module.decompressobj(-15)
-    out, at, biggest = b"", 0, 0
-    raw = memoryview(data)
-    while not d.eof:
-        if d.unconsumed_tail:
-            piece = d.unconsumed_tail
-        elif at < len(raw):
-            piece, at = raw[at:at + chunk], at + chunk
-        else:
-            break
-        got = d.decompress(piece, chunk)
-        biggest = max(biggest, len(got))
-        out += got
-    return out, d.eof, biggest
 
 
 def _deflate(module, data: bytes, level: int = 6) -> bytes:
@@ -42,18 +26,33 @@ def test_zlib_ng_is_used_when_installed():
     assert set(zlibs.ERRORS) == {standard.error, zlibs.zlib.error}
 
 
-@pytest.mark.parametrize("chunk", [300, 4096, 65536, package.CHUNK])  # more than a match (258 bytes) per call
-def test_bounded_inflation_behaves_as_the_standard_zlib(chunk, make_form):
-    with zipfile.ZipFile(make_form()) as z:
-        parts = [z.read(name) for name in z.namelist()]
-    samples = [*parts, os.urandom(3000) * 50 + b"x" * 100_000, b"", b"\0" * (2 << 20)]
-    for data in samples:
-        packed = _deflate(standard, data)
-        ours, theirs = _inflate_bounded(zlibs.zlib, packed, chunk), _inflate_bounded(standard, packed, chunk)
-        assert ours == theirs and ours[0] == data and ours[1] and ours[2] <= chunk
-        half = packed[: len(packed) // 2]  # cut short: never at its end, as with the standard module
-        assert _inflate_bounded(zlibs.zlib, half, chunk)[1] is False
-    assert zlibs.zlib.crc32(samples[-2]) == standard.crc32(samples[-2])
+def _checked(module, data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """What the package check makes of ``data`` inflating with ``module`` (no member cache: everything inflated)."""
+    with monkeypatch.context() as m:
+        m.setattr(package, "zlib", module)
+        m.setattr(package, "_verified", package._Verified())
+        check = package.inspect_package(data)
+    return ([(p.code, p.detail) for p in check.problems], check.inflated, check.ok, dict(check.parts))
+
+
+def test_the_package_check_gives_the_same_verdicts_with_either_module(corpus, make_form, monkeypatch):  # noqa: F811
+    """Forms, bombs (declared and lying), a truncated file, a duplicated member and a damaged deflate stream: the same
+    problems, the same count of bytes inflated and the same parts with zlib-ng as with the standard zlib."""
+    good = make_form().read_bytes()
+    parts = members(good)
+    broken = [(n, b"\xff" * 64 if n == "xl/workbook.xml" else deflate(p), 8, standard.crc32(p), len(p))
+              for n, p in parts]
+    samples = {"form": good, "lying bomb": _lying_bomb(corpus), "honest bomb": _honest_bomb(corpus),
+               "truncated": _truncated(corpus), "duplicate": _duplicate_member(corpus), "damaged": raw_zip(broken)}
+    for name, data in samples.items():
+        ours, theirs = _checked(zlibs.zlib, data, monkeypatch), _checked(standard, data, monkeypatch)
+        assert ours == theirs, name
+    assert _checked(zlibs.zlib, samples["form"], monkeypatch)[2]
+    codes = {name: {code for code, _detail in _checked(zlibs.zlib, data, monkeypatch)[0]}
+             for name, data in samples.items() if name != "form"}
+    assert codes == {"lying bomb": {"zip_bomb"}, "honest bomb": {"zip_bomb"}, "truncated": {"zip_corrupt"},
+                     "duplicate": {"zip_corrupt"}, "damaged": {"zip_corrupt"}}
+    assert zlibs.zlib.crc32(good) == standard.crc32(good)
     assert zlibs.zlib.crc32(b"abc", 12345) == standard.crc32(b"abc", 12345)
 
 
