@@ -3,6 +3,7 @@ write is exactly the one written without it, whatever goes wrong with the helper
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sqlite3
@@ -219,3 +220,69 @@ def test_a_helper_with_a_previous_month_and_carried_figures(tmp_path, spy, monke
         "Tổng hợp").to_python()
     carried = {r[0] for r in rows[1:] if r[0] in gone and r[10] and "lũy kế lấy theo báo cáo tháng 08/2024" in r[10]}
     assert carried == set(gone)  # their year-to-date rows say where the figures come from
+
+
+_STOPPED_RUN = """
+import os, sys, time
+import thidua.blockwork as blockwork, thidua.derived as derived
+blockwork.MIN_BLOCKS = 2
+derived.BLOCK_UNITS = 2
+real, marker = blockwork._serve, sys.argv[1]
+def serve(conn, build):
+    with open(marker, "w") as fh:  # the helper is running
+        fh.write(str(os.getpid()))
+    time.sleep(60)
+    real(conn, build)
+blockwork._serve = serve
+sys.argv = ["thidua", *sys.argv[2:]]
+from thidua.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("signum, status, words", [(15, 143, "SIGTERM"), (2, 130, "Đã dừng theo yêu cầu.")])
+def test_a_run_stopped_while_the_helper_works_leaves_no_process_and_keeps_the_ledger(inbox, tmp_path,  # noqa: F811
+                                                                                     signum, status, words):
+    import signal
+    import subprocess
+    import sys
+
+    from test_surroundings import alive
+
+    marker = tmp_path / "helper.pid"
+    tmp = inbox.parent
+    proc = subprocess.Popen([sys.executable, "-c", _STOPPED_RUN, str(marker), "consolidate", str(inbox), "--period",
+                             "2024-09", "--ledger", str(tmp / "ledger.sqlite"), "--out", str(tmp / "master.xlsx")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    helper = None
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), proc.communicate(timeout=60)
+        time.sleep(0.05)
+        helper = int(marker.read_text())
+        if signum == signal.SIGINT:  # Ctrl-C: the whole foreground group, the helper too
+            os.killpg(proc.pid, signum)
+        else:  # `kill PID`: the main process only
+            os.kill(proc.pid, signum)
+        status_seen = proc.wait(timeout=60)
+        end = time.monotonic() + 10
+        while alive(helper) and time.monotonic() < end:
+            time.sleep(0.05)
+        left = alive(helper)
+    finally:
+        if helper is not None:
+            with contextlib.suppress(OSError):
+                os.kill(helper, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        _out, err = proc.communicate(timeout=60)
+    assert not left, "the helper outlived the run"
+    assert status_seen == status, err
+    assert words in " ".join(err.split()) and "Traceback" not in err, err
+    assert not (tmp / "master.xlsx").exists() and not [p for p in tmp.iterdir() if p.name.startswith(".master")]
+    db = sqlite3.connect(tmp / "ledger.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("SELECT COUNT(*) FROM files").fetchone()[0] > 0  # recorded (and committed) before the master
+    db.close()
