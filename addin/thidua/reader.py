@@ -745,11 +745,14 @@ def _report_moves(sub: Submission, moves: list[tuple[int, int, str | None]]) -> 
         i = j + 1
 
 
-def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator, label: Any = _NO_ROW
+_UNREAD = object()
+
+
+def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator, label: Any = _UNREAD
                     ) -> IndicatorEntry:
     """``label``: the value of the indicator's name cell, when the caller has it already."""
     row = rows[r] if 0 <= r < len(rows) else _NO_ROW
-    if label is _NO_ROW:
+    if label is _UNREAD:
         label = _cell_at(rows, r, cols.get("name", 1))
     month = ytd = note = None
     periods = ind.periods
