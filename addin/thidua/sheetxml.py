@@ -92,11 +92,22 @@ class SheetScan:
 
 
 @functools.lru_cache(maxsize=4096)
-def _col(letters: bytes) -> int:
+def _col_of(letters: bytes) -> int:
     n = 0
     for ch in letters:
         n = n * 26 + ch - 64
     return n
+
+
+#: Column letters (one to three, as _TOKEN takes them: 18,278 at most) -> column number.
+_COLS: dict[bytes, int] = {}
+
+
+def _col(letters: bytes) -> int:
+    found = _COLS.get(letters)
+    if found is None:
+        found = _COLS[letters] = _col_of(letters)
+    return found
 
 
 def _attrs(text: bytes) -> tuple[int, int]:
@@ -265,7 +276,7 @@ def _scan_row(piece: bytes) -> _Row:
             if kind != INLINE:  # <is> in a cell of another type
                 raise NotPlain("<is> without inlineStr")
             kind, text = TEXT if preserve else BARE_TEXT, inline
-        row, col = int(digits), _col(letters)
+        row, col = int(digits), _COLS.get(letters) or _col(letters)
         cells.append((row - 1, col - 1, kind, style, text))
         if row > rows or col > cols:
             if row > rows:
@@ -500,7 +511,7 @@ def grid(found: SheetScan, strings: list[str] | None, style: Styles | None) -> l
     try:
         for r, c, kind, s, raw in found.cells:
             if kind == NUMBER:
-                if _NUMBER.fullmatch(raw) is None:
+                if not raw.isdigit() and _NUMBER.fullmatch(raw) is None:  # ASCII digits: a number (most figures)
                     raise NotPlain("number")
                 value: Any = float(raw)
                 if s and s >= nstyles:
