@@ -634,6 +634,9 @@ def _cell_of_row(row: list[Any], formulas: dict[str, bool], r: int, c: int, kind
     elif kind == "text":  # type_value's text is the raw text itself (already NFC)
         raw = _raw_text(raw_value)
         cell = _cell(ref, raw if raw.strip() else None, raw, None, False)
+    elif kind == "count" and type(raw_value) is float and raw_value.is_integer():  # most figures, as read
+        number = int(raw_value)  # what type_value and _raw_text give for it
+        cell = _cell(ref, number, str(number), None, False)
     else:
         value, issue = type_value(kind, raw_value)
         cell = _cell(ref, value, _raw_text(raw_value), issue, False)
