@@ -3,7 +3,6 @@ write is exactly the one written without it, whatever goes wrong with the helper
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import sqlite3
@@ -247,7 +246,7 @@ def test_a_run_stopped_while_the_helper_works_leaves_no_process_and_keeps_the_le
     import subprocess
     import sys
 
-    from test_surroundings import alive
+    from test_surroundings import alive, reap
 
     marker = tmp_path / "helper.pid"
     tmp = inbox.parent
@@ -271,13 +270,8 @@ def test_a_run_stopped_while_the_helper_works_leaves_no_process_and_keeps_the_le
         while alive(helper) and time.monotonic() < end:
             time.sleep(0.05)
         left = alive(helper)
-    finally:
-        if helper is not None:
-            with contextlib.suppress(OSError):
-                os.kill(helper, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        _out, err = proc.communicate(timeout=60)
+    finally:  # whatever happened, nothing of the run is left behind
+        err = reap(proc, [helper] if helper is not None else [])
     assert not left, "the helper outlived the run"
     assert status_seen == status, err
     assert words in " ".join(err.split()) and "Traceback" not in err, err

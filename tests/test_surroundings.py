@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -528,6 +529,19 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def reap(proc: subprocess.Popen, pids: Iterable[int]) -> str:
+    """End whatever is left of a run started in a session of its own (its processes ``pids``, then its whole group)
+    and return what it wrote on stderr."""
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return proc.communicate(timeout=60)[1]
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -569,12 +583,7 @@ def test_a_stopped_consolidation_stops_its_readers_and_says_what_was_kept(tmp_pa
             time.sleep(0.05)
         left = [pid for pid in workers if alive(pid)]
     finally:  # whatever happened, nothing of the run is left behind (a reader kept alive holds the pipes)
-        for pid in workers:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        _out, err = proc.communicate(timeout=60)
+        err = reap(proc, workers)
     assert not left, "a reading process outlived the run"
     assert status_seen == status, err
     assert words in " ".join(err.split()) and "Traceback" not in err and "Aborted" not in err, err
