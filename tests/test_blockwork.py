@@ -160,11 +160,24 @@ def test_whatever_the_helper_does_not_deliver_is_made_here(inbox, spy, monkeypat
     assert members(tmp / "master.xlsx") == alone
 
 
-def test_no_helper_where_the_system_does_not_fork(monkeypatch):
+def test_no_helper_where_the_system_does_not_fork_or_another_thread_runs(monkeypatch):
+    import threading
+
+    assert blockwork.available()
     monkeypatch.setattr(blockwork.sys, "platform", "win32")
     assert not blockwork.available()
     assert blockwork.Helper.start(lambda: {}, [1]) is None
     monkeypatch.setattr(blockwork.sys, "platform", "linux")
+    assert blockwork.available()
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)  # a terminal's progress bar, say
+    other.start()
+    try:
+        assert not blockwork.available()
+    finally:
+        done.set()
+        other.join()
+    assert blockwork.available()
     monkeypatch.setattr(blockwork, "ENABLED", False)
     assert not blockwork.available()
 

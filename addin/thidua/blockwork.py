@@ -28,6 +28,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -38,15 +39,19 @@ from .sink import ROWS_LEVEL, Piece, Renderer, deflate_piece
 ENABLED = True
 #: Blocks to make, from which a helper is worth its start (a few ms) and its messages.
 MIN_BLOCKS = 8
-#: Seconds to wait for any one message of the helper before making its blocks here instead.
-WAIT = 300.0
+#: Seconds to wait for any one message of the helper before making its blocks here instead (its whole share takes
+#: well under a second for 1,000 units).
+WAIT = 60.0
 
 Built = dict[int, tuple[list[list[Any]], dict[str, Any]]]  # block number -> ("Tổng hợp" rows, digest)
 
 
 def available() -> bool:
-    """The system forks, and this process may run on two cores or more."""
+    """The system forks, this process may run on two cores or more, and it runs no other thread: a process forked
+    while another thread holds a lock (a terminal's progress bar writing, say) would find that lock held forever."""
     if not ENABLED or not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if threading.active_count() > 1:
         return False
     try:
         cores = len(os.sched_getaffinity(0))
