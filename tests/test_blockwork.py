@@ -135,12 +135,22 @@ def _failing_serve(how: str):
             conn.send = send
         elif how == "slow":
             time.sleep(30)
+        elif how == "garbled":
+            real_send = conn.send
+
+            def send(message):
+                if message[0] == "piece":
+                    conn.send_bytes(b"not a pickle")
+                    return
+                real_send(message)
+
+            conn.send = send
         return real(conn, build)
 
     return serve
 
 
-@pytest.mark.parametrize("how", ["build", "dies", "wrong", "slow"])
+@pytest.mark.parametrize("how", ["build", "dies", "wrong", "slow", "garbled"])
 def test_whatever_the_helper_does_not_deliver_is_made_here(inbox, spy, monkeypatch, how):  # noqa: F811
     tmp = inbox.parent
     alone = without_helper(inbox, monkeypatch)

@@ -101,8 +101,8 @@ class Helper:
             return
         try:
             self.conn.send(("render", renderer.portable(), firsts))
-        except (OSError, ValueError) as exc:
-            self._stop(f"request not sent: {exc}")
+        except Exception as exc:  # a closed pipe, or anything pickling raises: the helper's blocks are made here
+            self._stop(f"request not sent: {type(exc).__name__}: {exc}")
 
     def piece(self, number: int) -> tuple[Piece, int] | None:
         """Block ``number``'s rows as compressed XML, and the string references in it, or None."""
@@ -125,6 +125,9 @@ class Helper:
             message = self.conn.recv()
         except (EOFError, OSError) as exc:  # it died
             self._stop(f"helper gone ({type(exc).__name__})")
+            return None
+        except Exception as exc:  # an answer that does not unpickle: its blocks are made here
+            self._stop(f"unreadable answer: {type(exc).__name__}: {exc}")
             return None
         if not isinstance(message, tuple) or not message or message[0] != tag:
             detail = message[1] if isinstance(message, tuple) and len(message) > 1 and message[0] == "error" else ""
