@@ -861,19 +861,10 @@ def _value_rows(file_id: int, res: FileResult, unit: str | None, period: str | N
         for column, cell in (("month", entry.month), ("ytd", entry.ytd), ("note", entry.note)):
             if cell is None:
                 continue
-            value, raw = cell.value, cell.raw
-            if column == "note" and raw == "" and not cell.formula:  # an empty note (Cell.empty) is not stored
+            if column == "note" and cell.empty:  # an empty note is not stored
                 continue
-            kind = type(value)  # encode_value, its common cases first
-            if kind is int:
-                text, typed = str(value), "int"
-            elif kind is str:
-                text, typed = value, "str"
-            elif value is None:
-                text = typed = None
-            else:
-                text, typed = encode_value(value)
-            append((file_id, code, column, text, typed, raw or "", cell.cell, unit, period))
+            text, typed = encode_value(cell.value)
+            append((file_id, code, column, text, typed, cell.raw or "", cell.cell, unit, period))
     for number, target in getattr(sub, "targets", {}).items():
         for column, cell in (("assessment", target.assessment), ("explanation", target.explanation)):
             text, typed = encode_value(cell.value)

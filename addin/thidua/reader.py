@@ -617,10 +617,15 @@ def _find_table_header(rows: list[list[Any]]) -> tuple[int, dict[str, int]] | No
 
 
 def _make_cell(rows, formulas: dict[str, bool], r: int, c: int, kind: str) -> Cell:
-    return _cell_of_row(rows[r] if 0 <= r < len(rows) else _NO_ROW, formulas, r, c, kind)
+    return _cell_of_row(_row_at(rows, r), formulas, r, c, kind)
 
 
 _NO_ROW: list[Any] = []
+
+
+def _row_at(rows: list[list[Any]], r: int) -> list[Any]:
+    """Row ``r`` of the sheet, or an empty row beyond it."""
+    return rows[r] if 0 <= r < len(rows) else _NO_ROW
 
 
 def _cell_of_row(row: list[Any], formulas: dict[str, bool], r: int, c: int, kind: str) -> Cell:
@@ -754,7 +759,7 @@ _UNREAD = object()
 def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator, label: Any = _UNREAD
                     ) -> IndicatorEntry:
     """``label``: the value of the indicator's name cell, when the caller has it already."""
-    row = rows[r] if 0 <= r < len(rows) else _NO_ROW
+    row = _row_at(rows, r)
     if label is _UNREAD:
         label = _cell_at(rows, r, cols.get("name", 1))
     month = ytd = note = None
