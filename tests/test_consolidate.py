@@ -331,6 +331,12 @@ def test_the_process_pool_gives_the_same_tables_as_one_process(inbox):
     for name in ("values", "assessments", "attainment", "status"):
         assert getattr(one, name).equals(getattr(pool, name)), name
     assert one.findings == pool.findings
+    # and the same cells recorded: the pool's come as the rows its processes made (thidua.reader.stored_rows)
+    with Ledger(tmp / "one.sqlite") as a, Ledger(tmp / "pool.sqlite") as b:
+        cells = "SELECT f.file_name, v.* FROM file_values v JOIN files f ON f.id = v.file_id ORDER BY 1, 5, 6"
+        recorded = a.db.execute(cells).fetchall()
+        assert len(recorded) > 500 and [r[:1] + r[2:] for r in recorded] == [
+            r[:1] + r[2:] for r in b.db.execute(cells).fetchall()]
 
 
 def test_a_master_still_as_written_is_left_alone_and_anything_changed_writes_it_again(inbox):

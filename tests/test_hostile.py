@@ -80,6 +80,46 @@ def test_a_unit_macro_workbook_is_read_and_its_macro_is_really_there(corpus, tmp
     assert "Workbook_Open" in code and "Shell" in code  # a real macro: read around, never run
 
 
+def test_every_result_crosses_between_processes_unchanged(corpus, tmp_path):
+    """A validator's process sends each result pickled, its cells as the ledger's rows (Submission.__reduce__): for
+    every hostile file (formulas, percentages, dates, text in number cells, moved rows, other formats…) the result
+    that arrives equals the one sent, and the rows the ledger takes from it are those made from its cells."""
+    import pickle
+
+    from thidua.ledger import _value_rows
+    from thidua.reader import Submission, stored_rows
+
+    results = []
+    for case in CASES:
+        folder = tmp_path / case.name
+        folder.mkdir()
+        case.build(corpus, folder)
+        results += validate_paths([folder], corpus.catalogue, PERIOD, workers=1)
+    subs = [r.submission for r in results if isinstance(r.submission, Submission)]
+    assert sum(1 for s in subs if s.indicators) > 15 and any(not s.indicators for s in subs)
+    # every way a cell travels (by its row, by its fields, an empty note by its address, none) is among them
+    from thidua.reader import _pack
+
+    kinds = {type(spec).__name__ for s in subs for entry in _pack(s)[1] for spec in entry[3:]}
+    assert kinds == {"int", "tuple", "str", "NoneType"}, kinds
+    assert any(isinstance(spec, tuple) and spec[4] for s in subs for entry in _pack(s)[1] for spec in entry[3:])
+    carried = 0
+    for res in results:
+        got = pickle.loads(pickle.dumps(res, pickle.HIGHEST_PROTOCOL))
+        if res.submission is not None:
+            assert pickle.loads(pickle.dumps(res.submission)).indicators == res.submission.indicators
+            rows = _value_rows(7, got, "U", "P")  # taken as carried, before the entries are made again
+            assert rows == _value_rows(7, res, "U", "P"), res.path.name
+            carried += len(rows)
+        assert got == res, res.path.name
+    assert carried > 1000
+    # The cells are made again on first use; from then on the rows are made from them (they may change)
+    sub = pickle.loads(pickle.dumps(next(s for s in subs if s.indicators)))
+    entry = next(e for e in sub.indicators.values() if e.ytd is not None)
+    entry.ytd.value, entry.ytd.raw = 4321, "4321"
+    assert (entry.code, "ytd", "4321", "int", "4321", entry.ytd.cell) in stored_rows(sub)
+
+
 def test_the_whole_corpus_in_one_batch_from_the_command_line(corpus, tmp_path):
     """Every hostile file in one folder: `thidua validate --json` and `thidua consolidate` finish, say what is wrong
     with each file and take in the good ones."""

@@ -64,6 +64,8 @@ from .atomic import WriteFailed, write_problem
 from .errors import ThiDuaError
 from .findings import ERROR, WARNING, FileResult, Finding
 from .guards import display_name, stored_path
+from .reader import stored_rows
+from .typed import decode_value, encode_value
 
 DEFAULT_NAME = "thidua-ledger.sqlite"
 #: At most this many cells of files recorded by one connection are held for the period's tables
@@ -240,49 +242,6 @@ def find_ledger(start: Path | str, *, below: bool = False) -> Path | None:
         if len(found) == 1:
             return found[0]
     return None
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Typed values as text
-
-
-def encode_value(value: Any) -> tuple[str | None, str | None]:
-    """A typed value as ``(text, type)``; ``(None, None)`` for an empty value."""
-    kind = type(value)
-    if kind is int:
-        return str(value), "int"
-    if kind is str:
-        return value, "str"
-    if value is None:
-        return None, None
-    if isinstance(value, bool):
-        return ("1" if value else "0"), "bool"
-    if isinstance(value, int):
-        return str(value), "int"
-    if isinstance(value, float):
-        return repr(value), "float"
-    if isinstance(value, dt.datetime):
-        return value.isoformat(), "datetime"
-    if isinstance(value, dt.date):
-        return value.isoformat(), "date"
-    return str(value), "str"
-
-
-def decode_value(text: str | None, kind: str | None) -> Any:
-    """The inverse of :func:`encode_value`."""
-    if text is None or kind is None:
-        return None
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    if kind == "bool":
-        return text == "1"
-    if kind == "date":
-        return dt.date.fromisoformat(text)
-    if kind == "datetime":
-        return dt.datetime.fromisoformat(text)
-    return text
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -850,26 +809,12 @@ VALUES_INSERT = ('INSERT INTO file_values (file_id, code, "column", value, type,
 
 
 def _value_rows(file_id: int, res: FileResult, unit: str | None, period: str | None) -> list[tuple]:
-    """The rows VALUES_INSERT inserts for a file's cells (a thousand files: 76,000 rows, made here while the
-    validator's processes read the next files, so kept tight)."""
+    """The rows VALUES_INSERT inserts for a file's cells: its stored rows (:func:`thidua.reader.stored_rows`, made by
+    the validator's process that read it when one did) with the file id before and the unit and period after."""
     sub = res.submission
     if sub is None:
         return []
-    rows: list[tuple] = []
-    append = rows.append
-    for code, entry in getattr(sub, "indicators", {}).items():
-        for column, cell in (("month", entry.month), ("ytd", entry.ytd), ("note", entry.note)):
-            if cell is None:
-                continue
-            if column == "note" and cell.empty:  # an empty note is not stored
-                continue
-            text, typed = encode_value(cell.value)
-            append((file_id, code, column, text, typed, cell.raw or "", cell.cell, unit, period))
-    for number, target in getattr(sub, "targets", {}).items():
-        for column, cell in (("assessment", target.assessment), ("explanation", target.explanation)):
-            text, typed = encode_value(cell.value)
-            append((file_id, f"T{number}", column, text, typed, cell.raw or "", cell.cell, unit, period))
-    return rows
+    return [(file_id, *row, unit, period) for row in stored_rows(sub)]
 
 
 def _finding_rows(file_id: int, findings: list[Finding]) -> Iterator[tuple]:

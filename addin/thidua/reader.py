@@ -42,6 +42,7 @@ from .layout import (
     stamp_checksum,
 )
 from .package import MAX_FILE_BYTES, PackageCheck, inspect_package, local_name, parse_xml
+from .typed import encode_value
 
 NAME_RE = re.compile(rf"^{FILE_PREFIX}_(\d{{4}}-\d{{2}})_([A-Z][A-Z0-9_]*)", re.IGNORECASE)
 
@@ -203,6 +204,108 @@ class Submission:
                 if c is not None and c.value is not None:
                     out[(code, key)] = c.value
         return out
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # A validator's process sends every result back pickled: a thousand files, 180,000 cells and entries. They
+        # travel as the rows the ledger stores (stored_rows) and a few references into them (_pack), not as objects:
+        # 0.1 ms a file less to pickle, unpickle and turn into rows (benchmarks/consolidate.py). The entries are made
+        # again only if asked for (__getattr__); the ledger takes the rows as they came.
+        rows, indicators, targets = _pack(self)
+        return _unpacked, (self.path, self.file_name, self.size, self.sha256, self.mtime, self.macro_enabled,
+                           self.sheet, self.stamp, self.stamp_ok, self.name_period, self.name_unit, self.header,
+                           self.merged, self.problems, rows, indicators, targets)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for a submission unpickled by _unpacked, whose entries are made on first use: every other attribute
+        # of a Submission is set by its __init__, and these two are in its __dict__ from then on
+        if name in ("indicators", "targets"):
+            packed = self.__dict__.pop("_packed", None)
+            if packed is not None:
+                self.__dict__.pop("_rows", None)  # the entries may now change: the rows are made from them again
+                self.indicators, self.targets = _entries(*packed)
+                return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+#: A stored cell: indicator code (or "T" and a target's number), column key, value as text and its type
+#: (:func:`thidua.typed.encode_value`), raw text, A1 cell. The ledger stores them so (``file_values``, with the file
+#: id before and the unit and period after: :data:`thidua.ledger.VALUES_INSERT`).
+StoredRow = tuple[str, str, str | None, str | None, str, str]
+
+
+def stored_rows(sub: Submission) -> list[StoredRow]:
+    """The cells of ``sub`` the ledger stores: each indicator's month, year-to-date and (when not empty) note cell,
+    each target's assessment and explanation, in that order; as they came from a validator's process when they did."""
+    rows = sub.__dict__.get("_rows")
+    return rows if rows is not None else _pack(sub)[0]
+
+
+_Spec = Any  # how _pack carries a cell: None (none), an index into the stored rows (the cell they describe), its A1
+#               reference alone (an empty cell that is not stored: an empty note), or its fields
+
+
+def _pack(sub: Submission) -> tuple[list[StoredRow], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The stored rows of ``sub``, and its entries with each cell as a :data:`_Spec`. A cell is carried by its row
+    when that describes it whole: no issue, no formula, and a value that is None, a whole number or a text (these
+    decode exactly from the row)."""
+    rows: list[StoredRow] = []
+    indicators = [(code, entry.row, entry.label, _spec(rows, code, "month", entry.month),
+                   _spec(rows, code, "ytd", entry.ytd), _spec(rows, code, "note", entry.note))
+                  for code, entry in sub.indicators.items()]
+    targets = [(number, target.row, _spec(rows, f"T{number}", "assessment", target.assessment),
+                _spec(rows, f"T{number}", "explanation", target.explanation))
+               for number, target in sub.targets.items()]
+    return rows, indicators, targets
+
+
+def _spec(rows: list[StoredRow], code: str, column: str, cell: Cell | None) -> _Spec:
+    """Add the stored row of ``cell`` to ``rows`` (none for a missing cell or an empty note); its :data:`_Spec`."""
+    if cell is None:
+        return None
+    value, raw = cell.value, cell.raw
+    if raw == "" and column == "note" and not cell.formula:  # an empty note is not stored (Cell.empty)
+        return cell.cell if value is None and cell.issue is None else (cell.cell, value, raw, cell.issue, False)
+    text, kind = encode_value(value)
+    rows.append((code, column, text, kind, raw or "", cell.cell))
+    if cell.issue is None and not cell.formula and type(raw) is str and type(value) in _WHOLE:
+        return len(rows) - 1
+    return (cell.cell, value, raw, cell.issue, cell.formula)
+
+
+_WHOLE = frozenset({type(None), int, str})  # exactly these: not a bool, nor a subclass of int or str
+
+
+def _cell_of(rows: list[StoredRow], spec: _Spec) -> Cell | None:
+    if spec is None:
+        return None
+    if type(spec) is tuple:
+        return _cell(*spec)
+    if type(spec) is str:
+        return _cell(spec, None, "", None, False)
+    _code, _column, text, kind, raw, ref = rows[spec]
+    return _cell(ref, int(text) if kind == "int" else text, raw, None, False)  # text is None when the cell is empty
+
+
+def _entries(rows: list[StoredRow], indicators: list[tuple[Any, ...]], targets: list[tuple[Any, ...]]
+             ) -> tuple[dict[str, IndicatorEntry], dict[int, TargetEntry]]:
+    """The entries :func:`_pack` carried."""
+    return ({code: _indicator_entry(code, row, label, _cell_of(rows, month), _cell_of(rows, ytd), _cell_of(rows, note))
+             for code, row, label, month, ytd, note in indicators},
+            {number: TargetEntry(number, row, _cell_of(rows, assessment), _cell_of(rows, explanation))
+             for number, row, assessment, explanation in targets})
+
+
+def _unpacked(path: Path, file_name: str, size: int, sha256: str, mtime: float, macro_enabled: bool, sheet: str | None,
+              stamp: dict[str, str] | None, stamp_ok: bool, name_period: str | None, name_unit: str | None,
+              header: dict[str, Cell], merged: list[str], problems: list[ReadProblem], rows: list[StoredRow],
+              indicators: list[tuple[Any, ...]], targets: list[tuple[Any, ...]]) -> Submission:
+    """A submission as :meth:`Submission.__reduce__` carried it: its entries made on first use."""
+    sub = object.__new__(Submission)
+    sub.__dict__.update(path=path, file_name=file_name, size=size, sha256=sha256, mtime=mtime,
+                        macro_enabled=macro_enabled, sheet=sheet, stamp=stamp, stamp_ok=stamp_ok,
+                        name_period=name_period, name_unit=name_unit, header=header, merged=merged, problems=problems,
+                        _rows=rows, _packed=(rows, indicators, targets))
+    return sub
 
 
 def _period_from_header(text: str) -> str | None:
