@@ -332,6 +332,28 @@ def test_merged_cells_over_inputs_of_moved_rows(make_form, catalogue, at, row):
     assert {code for code, _cell in found} >= {"W-STRUCT-ROW-MOVED", "E-STRUCT-MERGED"}
 
 
+def test_the_same_merged_range_over_other_inputs_is_judged_again(make_form, catalogue, at, row):
+    """What a merged range covers is kept from file to file by the ranges and the input cells' places: the same range
+    over the last indicator's cells, then over the first indicator's (the rows swapped), names each its own."""
+    first, last = catalogue.indicators[0], catalogue.indicators[-1]
+    a, b = row(first.code) + 1, row(last.code) + 1
+    merged = f"{at(last.code, 'month')}:{at(last.code, 'ytd')}"
+    found = {}
+    for swap in (False, True, False):
+        path = make_form()
+        wb = openpyxl.load_workbook(path)
+        ws = wb[SHEET_REPORT]
+        if swap:
+            for col in range(1, ws.max_column + 1):
+                top, bottom = ws.cell(a, col), ws.cell(b, col)
+                top.value, bottom.value = bottom.value, top.value
+        ws.merge_cells(merged)
+        wb.save(path)
+        result = validate_file(path, catalogue, PERIOD)
+        found.setdefault(swap, []).append({f.indicator for f in result.findings if f.code == "E-STRUCT-MERGED"})
+    assert found == {False: [{last.code}, {last.code}], True: [{first.code}]}
+
+
 def test_input_cells_in_form_order_with_what_the_form_expects(make_form, catalogue):
     from thidua.reader import read_submission
 

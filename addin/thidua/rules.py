@@ -166,29 +166,16 @@ class Context:
                        cell=cell, indicator=indicator, value=clip(value, MAX_VALUE))
 
     def merged_over_inputs(self) -> list[tuple[str, list[InputCell]]]:
-        """Each merged range that covers input cells, with those cells, listed once per run. Ranges are tested
-        against the inputs, never walked cell by cell (a file may merge A1:XFD1048576, or list a range many times)."""
+        """Each merged range that covers input cells, with those cells, listed once per run."""
         found = self.shared.get("merged")
         if found is None:
-            found = self.shared["merged"] = []
-            # inputs by row (and their place in form order): a range looks only at the inputs of its rows. The form's
-            # order is its rows' order unless rows were moved: sorted only then
-            inputs = [(pos[0], i, pos[1], ic) for i, ic in enumerate(self.inputs())
-                      if (pos := parse_a1(ic.cell.cell))] if self.sub.merged else []
-            rows = [r for r, _i, _c, _ic in inputs]
-            if rows != sorted(rows):
-                inputs.sort()
-                rows = [r for r, _i, _c, _ic in inputs]
-            for rng in dict.fromkeys(self.sub.merged):
-                parts = rng.split(":")
-                first, last = parse_a1(parts[0]), parse_a1(parts[-1])
-                if not first or not last or first == last:
-                    continue
-                hits = [(i, ic) for _r, i, c, ic in inputs[bisect_left(rows, first[0]):bisect_right(rows, last[0])]
-                        if first[1] <= c <= last[1]]
-                covered = [ic for _i, ic in sorted(hits, key=lambda hit: hit[0])]  # in form order
-                if covered:
-                    found.append((rng, covered))
+            inputs = self.inputs()
+            if not self.sub.merged:
+                found = []
+            else:
+                covers = _merged_covers(tuple(self.sub.merged), tuple([ic.cell.cell for ic in inputs]))
+                found = [(rng, [inputs[i] for i in covered]) for rng, covered in covers]
+            self.shared["merged"] = found
         return found
 
     def merged_hidden(self) -> set[str]:
@@ -344,6 +331,45 @@ def input_cells(sub: Submission, cat: Catalogue) -> list[InputCell]:
         d["cell"] = cell
         append(ic)
     return out
+
+
+def _merged_covers(merged: tuple[str, ...], refs: tuple[str, ...]) -> list[tuple[str, list[int]]]:
+    """Each merged range of ``merged`` that covers cells of ``refs`` (the input cells' A1 references, in form order),
+    with the indexes of those cells. Ranges are tested against the inputs, never walked cell by cell (a file may merge
+    A1:XFD1048576, or list a range many times). Kept by its arguments: the files of a batch mostly have the form's own
+    merged ranges and its input cells in their places (0.04 ms a file)."""
+    key = (merged, refs)
+    found = _covers.get(key)
+    if found is None:
+        found = _find_covers(merged, refs)
+        if len(_covers) >= 64:
+            _covers.clear()
+        _covers[key] = found
+    return found
+
+
+_covers: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, list[int]]]] = {}
+
+
+def _find_covers(merged: tuple[str, ...], refs: tuple[str, ...]) -> list[tuple[str, list[int]]]:
+    # inputs by row (and their place in form order): a range looks only at the inputs of its rows. The form's order
+    # is its rows' order unless rows were moved: sorted only then
+    inputs = [(pos[0], i, pos[1]) for i, ref in enumerate(refs) if (pos := parse_a1(ref))]
+    rows = [r for r, _i, _c in inputs]
+    if rows != sorted(rows):
+        inputs.sort()
+        rows = [r for r, _i, _c in inputs]
+    found = []
+    for rng in dict.fromkeys(merged):
+        parts = rng.split(":")
+        first, last = parse_a1(parts[0]), parse_a1(parts[-1])
+        if not first or not last or first == last:
+            continue
+        covered = sorted(i for _r, i, c in inputs[bisect_left(rows, first[0]):bisect_right(rows, last[0])]
+                         if first[1] <= c <= last[1])  # in form order
+        if covered:
+            found.append((rng, covered))
+    return found
 
 
 def is_blank(cell: Cell | None) -> bool:
