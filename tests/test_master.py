@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+import subprocess
+import sys
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -115,6 +117,32 @@ def test_sink_writes_text_as_text_and_formats(tmp_path):
         assert charts and b"barChart" in z.read(charts[0])
     values = CalamineWorkbook.from_path(str(out)).get_sheet_by_name("Bảng").to_python()
     assert values[1][:4] == ["=1+1", "+84 912", "-5 ngày", "@x"]
+
+
+def test_the_same_rows_write_the_same_sheets_whatever_the_hash_seed(tmp_path):
+    """A sheet's texts enter the string table in the order they first appear, not in the order of a set (which
+    changes with Python's hash seed from run to run): the same rows, the same bytes."""
+    script = (
+        "import sys, zipfile\n"
+        "from pathlib import Path\n"
+        "from thidua.sink import OpenpyxlSink\n"
+        "out = Path(sys.argv[1])\n"
+        "sink = OpenpyxlSink(out, keep_vba=False)\n"
+        "rows = [[f'Nội dung {n % 7}', f'Đơn vị {n % 11}', n] for n in range(60)]\n"
+        "sink.write_table('Bảng', ['Nội dung', 'Đơn vị', 'Số'], rows)\n"
+        "sink.save()\n"
+        "with zipfile.ZipFile(out) as z:\n"
+        "    sys.stdout.write(z.read('xl/sharedStrings.xml').decode() + z.read('xl/worksheets/sheet1.xml').decode())\n"
+    )
+    got = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"{seed}.xlsx")], capture_output=True,
+                             text=True, env=env, timeout=120)
+        assert run.returncode == 0, run.stderr
+        got.append(run.stdout)
+    assert "Nội dung 0</t></si><si><t xml:space=\"preserve\">Nội dung 1<" in got[0]
+    assert got[0] == got[1] == got[2]
 
 
 def test_master_headings_are_vietnamese_nfc(inbox, tmp_path):

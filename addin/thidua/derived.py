@@ -307,19 +307,28 @@ class _SummaryRows:
         self.remake = remake
         self.helper = helper  # renders the blocks it made (``_Block.helped``)
         self.count = sum(b.digest["rows"] for b in blocks)
+        self.started = False
 
     def __len__(self) -> int:
         return self.count
 
-    def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece | ToKeep]:
-        helper = self.helper
-        if helper is not None:  # the helper renders its blocks while this process renders the others
+    def start(self, renderer: Renderer) -> None:
+        """Have the helper render its blocks (with ``renderer``, the one :meth:`blocks` gets) while this process
+        writes the master's other sheets and then renders the other blocks."""
+        if self.started:
+            return
+        self.started = True
+        if self.helper is not None:
             firsts, first = {}, 2
             for block in self.plan:
                 if block.helped:
                     firsts[block.number] = first
                 first += block.digest["rows"]
-            helper.render(renderer, firsts)
+            self.helper.render(renderer, firsts)
+
+    def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece | ToKeep]:
+        self.start(renderer)
+        helper = self.helper
         first = 2
         for block in self.plan:
             xml_key = _sha(renderer.key, block.data_key, first)

@@ -630,7 +630,7 @@ def _column_xml(values: tuple[Any, ...], rnums: list[str], c: int, letter: str, 
     if kinds <= {str}:  # the common cases first, as comprehensions; each distinct value's tail is made once
         tails: dict[Any, str] = {}
         inline = 0
-        for v in set(values):
+        for v in dict.fromkeys(values):  # in order of first appearance: the same rows, the same string table
             if v:
                 i = index.get(v)
                 if i is None:
@@ -940,15 +940,23 @@ class RowBlocks(Protocol):
 
     def blocks(self, renderer: Renderer) -> Iterator[bytes | Piece | ToKeep]: ...
 
+    # Optional: ``start(renderer)``, called with the renderer that ``blocks`` will get, before any member of the file
+    # is written (another process may begin rendering blocks then: thidua.blockwork)
+
 
 def _sheet_blocks(head: str, tail: str, table: _Table, styles: dict[tuple[str, str | None], list[str]],
-                  strings: _Strings) -> Iterator[bytes | Piece | ToKeep]:
+                  strings: _Strings) -> Iterator[bytes]:
+    """A sheet whose rows are a list, its rows rendered here (adding their text to ``strings``)."""
     yield head.encode("utf-8")
-    if isinstance(table.rows, list):
-        for chunk in _rows_xml(table, styles, strings):
-            yield chunk.encode("utf-8", "replace")
-    else:
-        yield from table.rows.blocks(Renderer(table, styles, strings))
+    for chunk in _rows_xml(table, styles, strings):
+        yield chunk.encode("utf-8", "replace")
+    yield tail.encode("utf-8")
+
+
+def _blocks_of(head: str, tail: str, rows: RowBlocks, renderer: Renderer) -> Iterator[bytes | Piece | ToKeep]:
+    """A sheet whose rows come in blocks (:class:`RowBlocks`)."""
+    yield head.encode("utf-8")
+    yield from rows.blocks(renderer)
     yield tail.encode("utf-8")
 
 
@@ -966,13 +974,34 @@ def _patch_package(buf: io.BytesIO, dest: Path, tables: dict[str, _Table], base:
         ct_xml, rels_xml = _add_sst_part(zin.read(types).decode("utf-8"), zin.read(rels).decode("utf-8"))
         patched = {types: ct_xml.encode("utf-8"), rels: rels_xml.encode("utf-8")}
         infos = zin.infolist()
+        # Made before any member is written, in this order: the renderer of each sheet whose rows come in blocks (a
+        # helper process may render some of them: it is asked now, RowBlocks.start), then every sheet written from
+        # a list of rows, while it renders. The bytes are those of writing each member in turn: the blocks are
+        # rendered against the base of the string table alone, so the other sheets' strings enter the table in the
+        # same order either way.
+        blocked: dict[str, tuple[str, str, Renderer]] = {}
+        for info in infos:
+            table = parts.get(info.filename)
+            if table is not None and not isinstance(table.rows, list):
+                head, tail, styles = _split_sheet(zin.read(info.filename).decode("utf-8"), table)
+                renderer = blocked.setdefault(info.filename, (head, tail, Renderer(table, styles, strings)))[2]
+                start = getattr(table.rows, "start", None)
+                if start is not None:
+                    start(renderer)
+        made: dict[str, list[Piece]] = {}
+        for info in infos:
+            table = parts.get(info.filename)
+            if table is not None and isinstance(table.rows, list):
+                head, tail, styles = _split_sheet(zin.read(info.filename).decode("utf-8"), table)
+                made[info.filename] = list(_deflated(_sheet_blocks(head, tail, table, styles, strings)))
         with open(dest, "wb") as fh:
             out = _ZipOut(fh)
             for info in infos:
-                table = parts.get(info.filename)
-                if table is not None:
-                    head, tail, styles = _split_sheet(zin.read(info.filename).decode("utf-8"), table)
-                    out.write(info, _deflated(_sheet_blocks(head, tail, table, styles, strings)))
+                if info.filename in made:
+                    out.write(info, made.pop(info.filename))
+                elif info.filename in blocked:
+                    head, tail, renderer = blocked[info.filename]
+                    out.write(info, _deflated(_blocks_of(head, tail, parts[info.filename].rows, renderer)))
                 else:
                     data = patched.get(info.filename)
                     out.write(info, [deflate_piece(zin.read(info.filename) if data is None else data, 6)])
