@@ -65,7 +65,7 @@ MAX_CACHED = 512
 MAX_TEXT_CACHED = 8 * 1024
 
 # Cell kinds, from the ``t`` attribute
-NUMBER, SHARED, TEXT, BOOL, INLINE, BARE_TEXT = 0, 1, 2, 3, 4, 5  # BARE_TEXT: an inline text without preserve
+NUMBER, SHARED, TEXT, BOOL, INLINE, VALUE = 0, 1, 2, 3, 4, 5  # VALUE: an inline text, read already (a str)
 #: python-calamine trims these from both ends of a ``<t>`` text without ``xml:space="preserve"`` (after resolving
 #: references: ``&#32;a&#10;`` gives "a"), not other spaces (no-break, ideographic): such a text with them at an end is
 #: left to python-calamine rather than trimmed here by a rule guessed at.
@@ -80,10 +80,10 @@ class NotPlain(Exception):
 @dataclass
 class SheetScan:
     """A worksheet's cells as found: ``(row, column, kind, style, text)`` 0-based, text as in the XML (unescaped
-    later), cells with a value only; the extent of those cells; the formula cells (A1 ref -> has a cached value);
-    the merged ranges in document order."""
+    later), or read already for an inline string (kind VALUE: a str); cells with a value only; the extent of those
+    cells; the formula cells (A1 ref -> has a cached value); the merged ranges in document order."""
 
-    cells: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)
+    cells: list[tuple[int, int, int, int, Any]] = field(default_factory=list)
     rows: int = 0
     cols: int = 0
     far: str = ""
@@ -180,7 +180,7 @@ class _Row:
     """What one row's XML holds (see :func:`_cells`): its cells with a value, its formula cells, and the cells that
     took its own extent further, in order."""
 
-    cells: list[tuple[int, int, int, int, bytes]]
+    cells: list[tuple[int, int, int, int, Any]]
     formulas: dict[str, bool]
     reach: list[tuple[int, int, str]]
 
@@ -253,7 +253,7 @@ def _cells(xml: bytes | bytearray, pos: int, end: int, out: SheetScan) -> None:
 
 
 def _scan_row(piece: bytes) -> _Row:
-    cells: list[tuple[int, int, int, int, bytes]] = []
+    cells: list[tuple[int, int, int, int, Any]] = []
     formulas: dict[str, bool] = {}
     reach: list[tuple[int, int, str]] = []
     rows = cols = 0
@@ -275,7 +275,7 @@ def _scan_row(piece: bytes) -> _Row:
         else:
             if kind != INLINE:  # <is> in a cell of another type
                 raise NotPlain("<is> without inlineStr")
-            kind, text = TEXT if preserve else BARE_TEXT, inline
+            kind, text = VALUE, _inline(inline, preserve)
         row, col = int(digits), _COLS.get(letters) or _col(letters)
         cells.append((row - 1, col - 1, kind, style, text))
         if row > rows or col > cols:
@@ -285,6 +285,15 @@ def _scan_row(piece: bytes) -> _Row:
                 cols = col
             reach.append((row, col, (letters + digits).decode()))
     return _Row(cells, formulas, reach)
+
+
+def _inline(raw: bytes, preserve: bytes) -> str:
+    """An inline string's text as python-calamine gives it; NotPlain for a text without ``xml:space="preserve"``
+    that python-calamine would trim (an XML space at an end)."""
+    value = text(raw)
+    if not preserve and value and (value[0] in _XML_SPACE or value[-1] in _XML_SPACE):
+        raise NotPlain("a text python-calamine trims")
+    return value
 
 
 def _merged(xml: bytes | bytearray, pos: int, out: SheetScan) -> None:
@@ -510,7 +519,9 @@ def grid(found: SheetScan, strings: list[str] | None, style: Styles | None) -> l
     dates, nstyles = style.dates, style.count
     try:
         for r, c, kind, s, raw in found.cells:
-            if kind == NUMBER:
+            if kind == VALUE:  # most cells: read once for a row kept by _Rows (the form's labels, codes, units)
+                value = raw
+            elif kind == NUMBER:
                 if not raw.isdigit() and _NUMBER.fullmatch(raw) is None:  # ASCII digits: a number (most figures)
                     raise NotPlain("number")
                 value: Any = float(raw)
@@ -520,10 +531,6 @@ def grid(found: SheetScan, strings: list[str] | None, style: Styles | None) -> l
                     value = _date(value)
             elif kind == TEXT:
                 value = text(raw)
-            elif kind == BARE_TEXT:
-                value = text(raw)
-                if value and (value[0] in _XML_SPACE or value[-1] in _XML_SPACE):
-                    raise NotPlain("a text python-calamine trims")
             elif kind == SHARED:
                 if strings is None or not raw.isdigit() or int(raw) >= len(strings):
                     raise NotPlain("shared string")
