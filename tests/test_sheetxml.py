@@ -307,6 +307,21 @@ def test_a_row_is_kept_once_seen_twice_and_the_cache_starts_again_when_full(monk
     assert list(rows.entries) == [pieces[3]] and rows.size == len(pieces[3])
 
 
+def test_the_farthest_cell_when_a_row_holds_cells_of_other_rows():
+    """Cells placed by their own references, whatever row element holds them: the extent and the farthest cell are
+    those of :func:`thidua.package.sheet_extent`, from a fresh scan and from the rows kept."""
+    from thidua.package import sheet_extent
+
+    for body in ('<row r="1"><c r="A1"><v>1</v></c><c r="C3"><v>1</v></c><c r="B2"><v>1</v></c></row>'
+                 '<row r="2"><c r="D2"><v>1</v></c></row>',
+                 '<row r="4"><c r="B4"><v>1</v></c></row><row r="2"><c r="A2"><v>1</v></c><c r="E2"><v>1</v></c>'
+                 '</row><row r="5"><c r="A5"><v>1</v></c><c r="C5"><v>1</v></c></row>'):
+        xml = sheet_xml(body)
+        for _ in range(3):
+            found = sheetxml.scan(xml)
+            assert (found.rows, found.cols, found.far) == sheet_extent(xml), body
+
+
 def test_a_member_checked_before_is_counted_again_not_inflated_again(corpus, monkeypatch):
     """The template's parts are inflated and checked once per process; the same compressed bytes are then counted
     against each file's budget without inflating them again. Other bytes under the same name, size and CRC (the
