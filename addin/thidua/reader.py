@@ -27,7 +27,7 @@ import python_calamine
 
 from . import sheetxml
 from .atomic import is_temp_name
-from .catalogue import CODE_RE, Catalogue, Indicator, default_catalogue
+from .catalogue import CODE_RE, Catalogue, default_catalogue
 from .domain import canonical_choice, is_percent_format, parse_date_text
 from .guards import display_name
 from .layout import (
@@ -812,24 +812,40 @@ def _read_report(sub: Submission, rows: list[list[Any]], formulas: dict[str, boo
             explanation=_make_cell(rows, formulas, r, cols.get("note", COLUMNS["note"][0]), "text"),
         )
         _note_move(moves, expected.get(f"T{target.number}"), r, None)
+    # Each indicator's row: its label, month, year-to-date and note cells (a loop run for every indicator of every
+    # file: the columns looked up once)
+    name_col = cols.get("name", 1)
+    month_col, ytd_col, note_col = cols.get("month"), cols.get("ytd"), cols.get("note")
+    indicators = sub.indicators
     for ind in cat.indicators:
-        r = codes.get(ind.code)
+        code = ind.code
+        r = codes.get(code)
         if r is None:
-            sub.problems.append(ReadProblem("row_missing", ind.name, sheet=sub.sheet, indicator=ind.code))
+            sub.problems.append(ReadProblem("row_missing", ind.name, sheet=sub.sheet, indicator=code))
             continue
-        label = _cell_at(rows, r, cols.get("name", 1))
-        sub.indicators[ind.code] = _read_indicator(rows, formulas, r, cols, ind, label)
-        if _norm_label(label) != _norm_label(ind.name):
+        row = rows[r]  # a row of the sheet: _row_codes found the code in it
+        label = row[name_col] if name_col < len(row) else None
+        if label == "":
+            label = None
+        periods, kind = ind.periods, ind.kind
+        indicators[code] = _indicator_entry(
+            code, r, _raw_text(label),
+            _cell_of_row(row, formulas, r, month_col, kind) if month_col is not None and "month" in periods else None,
+            _cell_of_row(row, formulas, r, ytd_col, kind) if ytd_col is not None and "ytd" in periods else None,
+            _cell_of_row(row, formulas, r, note_col, "text") if note_col is not None else None)
+        if label != ind.name and _norm_label(label) != _norm_label(ind.name):  # the same text: the same label
             sub.problems.append(
                 ReadProblem(
                     "label_changed",
                     _raw_text(label),
                     sheet=sub.sheet,
-                    cell=a1(r, cols.get("name", 1)),
-                    indicator=ind.code,
+                    cell=a1(r, name_col),
+                    indicator=code,
                 )
             )
-        _note_move(moves, expected.get(ind.code), r, ind.code)
+        want = expected.get(code)
+        if want is not None and want != r:
+            moves.append((want, r, code))
     _report_moves(sub, moves)
     return found
 
@@ -854,26 +870,6 @@ def _report_moves(sub: Submission, moves: list[tuple[int, int, str | None]]) -> 
         sub.problems.append(ReadProblem("row_moved", detail, sheet=sub.sheet, cell=a1(r1, 0), indicator=indicator,
                                         count=j - i + 1))
         i = j + 1
-
-
-_UNREAD = object()
-
-
-def _read_indicator(rows, formulas, r: int, cols: dict[str, int], ind: Indicator, label: Any = _UNREAD
-                    ) -> IndicatorEntry:
-    """``label``: the value of the indicator's name cell, when the caller has it already."""
-    row = _row_at(rows, r)
-    if label is _UNREAD:
-        label = _cell_at(rows, r, cols.get("name", 1))
-    month = ytd = note = None
-    periods = ind.periods
-    if "month" in periods and "month" in cols:
-        month = _cell_of_row(row, formulas, r, cols["month"], ind.kind)
-    if "ytd" in periods and "ytd" in cols:
-        ytd = _cell_of_row(row, formulas, r, cols["ytd"], ind.kind)
-    if "note" in cols:
-        note = _cell_of_row(row, formulas, r, cols["note"], "text")
-    return _indicator_entry(ind.code, r, _raw_text(label), month, ytd, note)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -932,7 +928,7 @@ def _scan_rows(sub: Submission, rows: list[list[Any]], cat: Catalogue,
         if entry is None:
             continue
         text = _cell_at(rows, entry.row, unit_col)
-        if _norm_label(text) != _norm_label(ind.unit):
+        if text != ind.unit and _norm_label(text) != _norm_label(ind.unit):  # the same text: the same unit
             sub.problems.append(ReadProblem("unit_changed", _raw_text(text), sheet=sub.sheet,
                                             cell=a1(entry.row, unit_col), indicator=ind.code))
     coded = {e.row: e.code for e in sub.indicators.values()} | {t.row: f"T{t.number}" for t in sub.targets.values()}
