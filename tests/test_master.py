@@ -145,6 +145,24 @@ def test_the_same_rows_write_the_same_sheets_whatever_the_hash_seed(tmp_path):
     assert got[0] == got[1] == got[2]
 
 
+def test_a_frozen_string_table_counts_the_references_it_gives():
+    """Rows rendered against the base of the string table alone (a block of "Tổng hợp") write any other text inline:
+    the table's reference count takes each text cell of the base, once per cell, and no inline text, empty cell or
+    None; a column of texts each its own is counted in one pass."""
+    from thidua import sink
+
+    strings = sink._Strings(["Đạt", "Không đạt"])
+    view = strings.frozen()
+    table = sink._Table("Bảng", ["Cột"], [], frozenset({0}), {})
+    styles = {(sink.TEXT, None): [' s="1"'], (sink.NUMBER, None): [' s="2"']}
+    values = ("Đạt", None, "ghi chú 1", "", "Không đạt", "ghi chú 1", "Đạt", "ghi chú 2", None,
+              *(f"giải trình {i}" for i in range(3000)))
+    cells = sink._column_xml(values, [str(r) for r in range(2, 2 + len(values))], 0, "A", styles, table, view)
+    assert view.refs == 3 and len(strings.index) == 2
+    assert cells[0] == '<c r="A2" s="1" t="s"><v>0</v></c>' and cells[1] == cells[3] == ""
+    assert cells[2] == '<c r="A4" s="1" t="inlineStr"><is><t xml:space="preserve">ghi chú 1</t></is></c>'
+
+
 def test_master_headings_are_vietnamese_nfc(inbox, tmp_path):
     out = tmp_path / "m.xlsx"
     consolidate_cli(inbox, "--out", str(out))
