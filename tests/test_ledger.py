@@ -254,3 +254,22 @@ def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
         assert led.state() == state  # the note is not part of the record
         record(led, received("a.xlsx"))
         assert led.state() != state
+
+
+@pytest.mark.parametrize("count", [0, 1, 99, 100, 101, 250])
+def test_cells_inserted_many_to_a_statement_are_those_inserted_one_by_one(count):
+    """insert_values gives SQLite a hundred rows a statement and the rest one by one: the same rows either way."""
+    import sqlite3
+
+    from thidua.ledger import VALUES_INSERT, insert_values
+
+    rows = [(1 + n // 60, f"{n % 60}.1", ("month", "ytd", "note")[n % 3], None if n % 7 == 0 else str(n),
+             None if n % 7 == 0 else "int", f"{n}", f"D{n + 14}", "VP", "2024-09") for n in range(count)]
+    got = []
+    for insert in (insert_values, lambda db, r: db.executemany(VALUES_INSERT, r)):
+        db = sqlite3.connect(":memory:")
+        db.executescript(MIGRATIONS[0])
+        insert(db, rows)
+        got.append(db.execute('SELECT file_id, code, "column", value, type, raw, cell, unit, period FROM file_values '
+                              'ORDER BY file_id, code, "column"').fetchall())
+    assert got[0] == got[1] and len(got[0]) == count

