@@ -182,7 +182,7 @@ class _Row:
 
     cells: list[tuple[int, int, int, int, Any]]
     formulas: dict[str, bool]
-    reach: list[tuple[int, int, str]]
+    reach: list[tuple[int, int, bytes, bytes]]  # row, column, and the reference's letters and digits
 
 
 class _Rows:
@@ -230,6 +230,7 @@ def _cells(xml: bytes | bytearray, pos: int, end: int, out: SheetScan) -> None:
     ``</row>`` inside a token would leave an attribute or a text open, whose ``<`` no token then takes."""
     cells, formulas = out.cells, out.formulas
     rows = cols = 0
+    far: tuple[bytes, bytes] | None = None
     for piece in bytes(xml[pos:end]).split(b"</row>"):
         if len(piece) > MAX_ROW_XML:
             raise NotPlain("a row too long")
@@ -242,22 +243,24 @@ def _cells(xml: bytes | bytearray, pos: int, end: int, out: SheetScan) -> None:
             formulas.update(row.formulas)
             if len(formulas) > MAX_CELLS:
                 raise NotPlain("too many formulas")
-        for r, c, ref in row.reach:  # as thidua.package.sheet_extent: the last cell that took the grid further
-            if r > rows or c > cols:
+        for r, c, letters, digits in row.reach:  # as thidua.package.sheet_extent: the last cell that took the grid
+            if r > rows or c > cols:  # further
                 if r > rows:
                     rows = r
                 if c > cols:
                     cols = c
-                out.far = ref
+                far = (letters, digits)
     out.rows, out.cols = rows, cols
+    if far is not None:
+        out.far = (far[0] + far[1]).decode()
 
 
 def _scan_row(piece: bytes) -> _Row:
     cells: list[tuple[int, int, int, int, Any]] = []
     formulas: dict[str, bool] = {}
-    reach: list[tuple[int, int, str]] = []
+    reach: list[tuple[int, int, bytes, bytes]] = []
     rows = cols = 0
-    known = _ATTRS
+    known, texts = _ATTRS, _INLINE
     for letters, digits, attrs, formula, value, preserve, inline, other in _TOKEN.findall(piece):
         if not value and not inline:  # a row tag, a cell with no value (or an empty one: "" as for a blank cell)
             if formula:
@@ -275,7 +278,8 @@ def _scan_row(piece: bytes) -> _Row:
         else:
             if kind != INLINE:  # <is> in a cell of another type
                 raise NotPlain("<is> without inlineStr")
-            kind, text = VALUE, _inline(inline, preserve)
+            kind = VALUE
+            text = texts.get((inline, preserve)) or _inline(inline, preserve)
         row, col = int(digits), _COLS.get(letters) or _col(letters)
         cells.append((row - 1, col - 1, kind, style, text))
         if row > rows or col > cols:
@@ -283,17 +287,25 @@ def _scan_row(piece: bytes) -> _Row:
                 rows = row
             if col > cols:
                 cols = col
-            reach.append((row, col, (letters + digits).decode()))
+            reach.append((row, col, letters, digits))  # its reference made only if it is the farthest (_cells)
     return _Row(cells, formulas, reach)
 
 
 def _inline(raw: bytes, preserve: bytes) -> str:
     """An inline string's text as python-calamine gives it; NotPlain for a text without ``xml:space="preserve"``
-    that python-calamine would trim (an XML space at an end)."""
+    that python-calamine would trim (an XML space at an end). Kept in :data:`_INLINE` when short (a row a unit typed
+    into still has the form's code, label and unit), at most MAX_CACHED of them."""
     value = text(raw)
     if not preserve and value and (value[0] in _XML_SPACE or value[-1] in _XML_SPACE):
         raise NotPlain("a text python-calamine trims")
+    if value and len(raw) <= MAX_TEXT_CACHED:
+        if len(_INLINE) >= MAX_CACHED:
+            _INLINE.clear()
+        _INLINE[(raw, preserve)] = value
     return value
+
+
+_INLINE: dict[tuple[bytes, bytes], str] = {}  # (inline text as in the XML, its preserve attribute) -> its text
 
 
 def _merged(xml: bytes | bytearray, pos: int, out: SheetScan) -> None:
