@@ -734,3 +734,16 @@ def test_a_crashing_check_becomes_an_internal_finding(make_form, catalogue, at, 
     internal = [f for f in result.findings if f.code == "E-INTERNAL"]
     assert len(internal) == 2 and any("ledger offline" in f.message for f in internal)
     assert ("E-REQ-MISSING", at("2.1", "month")) in {(f.code, f.cell) for f in result.findings}
+
+
+def test_many_merged_ranges_are_judged_but_not_kept():
+    """What merged ranges cover is kept for the next file only for a list of ranges of our form's kind of size: a file
+    listing hundreds is judged the same, and leaves nothing behind."""
+    refs = tuple(f"{col}{row}" for row in range(14, 60) for col in "DEG")
+    many = tuple(f"D{row}:E{row}" for row in range(14, 60)) + tuple(f"A{n}:B{n}" for n in range(100, 400))
+    rules._covers.clear()
+    got = rules._merged_covers(many, refs)
+    assert got == rules._find_covers(many, refs) and len(got) == 46 and got[0] == ("D14:E14", [0, 1])
+    assert rules._covers == {}
+    few = many[:3]
+    assert rules._merged_covers(few, refs) == rules._find_covers(few, refs) and len(rules._covers) == 1

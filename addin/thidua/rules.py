@@ -343,7 +343,10 @@ def _merged_covers(merged: tuple[str, ...], refs: tuple[str, ...]) -> list[tuple
     """Each merged range of ``merged`` that covers cells of ``refs`` (the input cells' A1 references, in form order),
     with the indexes of those cells. Ranges are tested against the inputs, never walked cell by cell (a file may merge
     A1:XFD1048576, or list a range many times). Kept by its arguments: the files of a batch mostly have the form's own
-    merged ranges and its input cells in their places (0.04 ms a file)."""
+    merged ranges and its input cells in their places (0.04 ms a file); at most 64 of them, each of at most
+    MAX_KEPT_MERGED ranges (a file may list thousands: those are not kept)."""
+    if len(merged) > MAX_KEPT_MERGED:
+        return _find_covers(merged, refs)
     key = (merged, refs)
     found = _covers.get(key)
     if found is None:
@@ -352,6 +355,9 @@ def _merged_covers(merged: tuple[str, ...], refs: tuple[str, ...]) -> list[tuple
             _covers.clear()
         _covers[key] = found
     return found
+
+
+MAX_KEPT_MERGED = 256  # our form has 13 merged ranges
 
 
 _covers: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, list[int]]]] = {}
