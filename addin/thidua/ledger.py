@@ -64,7 +64,6 @@ from .atomic import WriteFailed, write_problem
 from .errors import ThiDuaError
 from .findings import ERROR, WARNING, FileResult, Finding
 from .guards import display_name, stored_path
-from .reader import stored_rows
 from .typed import decode_value, encode_value
 
 DEFAULT_NAME = "thidua-ledger.sqlite"
@@ -826,6 +825,8 @@ def insert_values(db: sqlite3.Connection, rows: list[tuple]) -> None:
 def _value_rows(file_id: int, res: FileResult, unit: str | None, period: str | None) -> list[tuple]:
     """The rows VALUES_INSERT inserts for a file's cells: its stored rows (:func:`thidua.reader.stored_rows`, made by
     the validator's process that read it when one did) with the file id before and the unit and period after."""
+    from .reader import stored_rows  # here: the ledger alone (restore-ledger, received) need not load the reader
+
     sub = res.submission
     if sub is None:
         return []
