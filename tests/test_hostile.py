@@ -88,7 +88,7 @@ def test_every_result_crosses_between_processes_unchanged(corpus, tmp_path):
     import pickle
 
     from thidua.ledger import _value_rows
-    from thidua.reader import Submission, stored_rows
+    from thidua.reader import Submission, _pack, stored_rows
 
     results = []
     for case in CASES:
@@ -99,8 +99,6 @@ def test_every_result_crosses_between_processes_unchanged(corpus, tmp_path):
     subs = [r.submission for r in results if isinstance(r.submission, Submission)]
     assert sum(1 for s in subs if s.indicators) > 15 and any(not s.indicators for s in subs)
     # every way a cell travels (by its row, by its fields, an empty note by its address, none) is among them
-    from thidua.reader import _pack
-
     kinds = {type(spec).__name__ for s in subs for entry in _pack(s)[1] for spec in entry[3:]}
     assert kinds == {"int", "tuple", "str", "NoneType"}, kinds
     assert any(isinstance(spec, tuple) and spec[4] for s in subs for entry in _pack(s)[1] for spec in entry[3:])
