@@ -91,23 +91,17 @@ class SheetScan:
     merged: list[str] = field(default_factory=list)
 
 
-@functools.lru_cache(maxsize=4096)
-def _col_of(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n
-
-
 #: Column letters (one to three, as _TOKEN takes them: 18,278 at most) -> column number.
 _COLS: dict[bytes, int] = {}
 
 
 def _col(letters: bytes) -> int:
-    found = _COLS.get(letters)
-    if found is None:
-        found = _COLS[letters] = _col_of(letters)
-    return found
+    """The column number of ``letters``, kept in :data:`_COLS`."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    _COLS[letters] = n
+    return n
 
 
 def _attrs(text: bytes) -> tuple[int, int]:

@@ -987,7 +987,8 @@ def _patch_package(buf: io.BytesIO, dest: Path, tables: dict[str, _Table], base:
             table = parts.get(info.filename)
             if table is not None and not isinstance(table.rows, list):
                 head, tail, styles = _split_sheet(zin.read(info.filename).decode("utf-8"), table)
-                renderer = blocked.setdefault(info.filename, (head, tail, Renderer(table, styles, strings)))[2]
+                renderer = Renderer(table, styles, strings)
+                blocked[info.filename] = (head, tail, renderer)
                 start = getattr(table.rows, "start", None)
                 if start is not None:
                     start(renderer)
